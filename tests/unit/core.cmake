@@ -1,0 +1,1 @@
+tg_unit_test(test_json_scan SOURCES test_json_scan.c LIBS tg_base)
