@@ -109,8 +109,13 @@ static void test_int64(void **state)
         int rc;
         int64_t v;
     } rows[] = {
-        {"0", 0, 0},       {"12", 0, 12}, {"-5", 0, -5}, {"12.0", 0, 12},
-        {"12.5", -1, 0},   {"1e3", -1, 0}, {"-9223372036854775808", 0, INT64_MIN},
+        {"0", 0, 0},
+        {"12", 0, 12},
+        {"-5", 0, -5},
+        {"12.0", 0, 12},
+        {"12.5", -1, 0},
+        {"1e3", -1, 0},
+        {"-9223372036854775808", 0, INT64_MIN},
         {"9223372036854775807", 0, INT64_MAX},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -126,8 +131,10 @@ static void test_int64(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid_and_invalid), cmocka_unit_test(test_depth_limit),
-        cmocka_unit_test(test_lookup),            cmocka_unit_test(test_escape_roundtrip),
+        cmocka_unit_test(test_valid_and_invalid),
+        cmocka_unit_test(test_depth_limit),
+        cmocka_unit_test(test_lookup),
+        cmocka_unit_test(test_escape_roundtrip),
         cmocka_unit_test(test_int64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,14 +6,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TG_MUST_CHECK  __attribute__((warn_unused_result))
+#define TG_MUST_CHECK   __attribute__((warn_unused_result))
 #define TG_PRINTF(a, b) __attribute__((format(printf, a, b)))
-#define TG_UNUSED      __attribute__((unused))
+#define TG_UNUSED       __attribute__((unused))
 #define TG_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define TG_MIN(a, b)   ((a) < (b) ? (a) : (b))
-#define TG_MAX(a, b)   ((a) > (b) ? (a) : (b))
-#define TG_LIKELY(x)   __builtin_expect(!!(x), 1)
-#define TG_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define TG_MIN(a, b)    ((a) < (b) ? (a) : (b))
+#define TG_MAX(a, b)    ((a) > (b) ? (a) : (b))
+#define TG_LIKELY(x)    __builtin_expect(!!(x), 1)
+#define TG_UNLIKELY(x)  __builtin_expect(!!(x), 0)
 
 /* The routes tollgate meters (and the one it forwards without metering). */
 enum tg_route {
