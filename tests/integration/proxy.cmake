@@ -1,0 +1,4 @@
+# Issue 3: forwarding and streamed counting, through real sockets against the fake upstream.
+tg_integration_test(proxy_routes COMMAND ${TG_INTEG_DIR}/test_proxy_routes.sh TIMEOUT 300)
+tg_integration_test(proxy_stream COMMAND ${TG_INTEG_DIR}/test_proxy_stream.sh TIMEOUT 300)
+tg_integration_test(proxy_conn COMMAND ${TG_INTEG_DIR}/test_proxy_conn.sh TIMEOUT 300)
