@@ -24,6 +24,8 @@ enum tg_route {
     TG_ROUTE_RESPONSES,   /* /v1/responses */
     TG_ROUTE_MESSAGES,    /* /v1/messages (Anthropic) */
     TG_ROUTE_MODELS,      /* GET /v1/models: forwarded, not metered */
+    TG_ROUTE_QUOTA,       /* GET /v1/quota: the caller's own figures (answered here) */
+    TG_ROUTE_STATEMENT,   /* GET /v1/quota/statement: the caller's own ledger lines */
 };
 
 /* Token figures of one request, as SPEC §4 fills the ledger columns. */

@@ -92,7 +92,7 @@ int tg_metrics_render(struct tg_buf *out, struct tg_metrics *const *w, int n,
     int rc = 0;
     rc |= tg_buf_puts(out, "# HELP tollgate_requests_total Requests answered, by route and "
                            "status class.\n# TYPE tollgate_requests_total counter\n");
-    for (int r = 0; r < TG_METRIC_ROUTES - 1; r++) {
+    for (int r = 0; r < TG_METRIC_ROUTES; r++) {
         for (int s = 0; s < 6; s++) {
             uint64_t v = 0;
             for (int i = 0; i < n; i++)

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "http/reply.h"
 #include "http/req_ledger.h"
+#include "http/quota_api.h"
 #include "http/req_quota.h"
 #include "http/server.h"
 #include "http/worker.h"
@@ -354,7 +355,8 @@ void tg_request_start(struct tg_conn *c, enum tg_route route)
     r->w = w;
     r->conn = c;
     r->route = route;
-    r->is_metered = route != TG_ROUTE_MODELS && route != TG_ROUTE_NONE;
+    r->is_metered = route != TG_ROUTE_MODELS && route != TG_ROUTE_NONE && route != TG_ROUTE_QUOTA &&
+                    route != TG_ROUTE_STATEMENT;
     r->t0_us = mono_us();
     r->ttfb_ms = -1;
     r->started_ms = tg_uuid7_next(&w->ids, tg_now_ms(), r->id_bin);
@@ -415,6 +417,24 @@ static void after_credential(struct tg_request *r)
 {
     char msg[300];
     struct evbuffer *body = r->conn->body;
+    if (r->route == TG_ROUTE_QUOTA || r->route == TG_ROUTE_STATEMENT) {
+        /* the caller's own figures: a user is needed, nothing is forwarded or billed */
+        if (r->who.kind == TG_WHO_SERVICE) {
+            int rc = tg_identity_service_user(r, msg, sizeof(msg));
+            if (rc != TG_AUTH_OK) {
+                fail_reply(r, 400, msg, "invalid_request_error", "missing_user", TG_STATUS_OK);
+                return;
+            }
+        }
+        int rc = tg_identity_load_user(r, msg, sizeof(msg));
+        if (rc == TG_AUTH_PENDING) {
+            r->pending++;
+            return;
+        }
+        r->pending++;
+        tg_request_on_user(r, rc, msg);
+        return;
+    }
     if (!r->is_metered) {
         /* the model list and operator pass-through paths: authenticated, not metered (the
          * service key alone is enough) */
@@ -513,6 +533,10 @@ static int64_t estimate_prompt(struct tg_request *r, const char *body, size_t le
 
 static void after_user(struct tg_request *r)
 {
+    if (r->route == TG_ROUTE_QUOTA || r->route == TG_ROUTE_STATEMENT) {
+        tg_quota_api_respond(r);
+        return;
+    }
     struct evbuffer *body = r->conn->body;
     size_t len = evbuffer_get_length(body);
     const char *p = (const char *)evbuffer_pullup(body, -1);

@@ -4,6 +4,8 @@
 #include <strings.h>
 
 #include "core/log.h"
+#include "admin/admin_api.h"
+#include "admin/static_files.h"
 #include "http/ops.h"
 #include "http/reply.h"
 #include "http/request.h"
@@ -43,6 +45,12 @@ static void method_not_allowed(struct tg_conn *c, const char *allow)
     tg_reply_error(c, 405, msg, "invalid_request_error", "method_not_allowed", NULL);
 }
 
+static bool path_has_prefix(const struct tg_conn *c, const char *p)
+{
+    size_t n = strlen(p);
+    return c->path_len >= n && memcmp(c->path, p, n) == 0;
+}
+
 static bool passthrough_match(const struct tg_conn *c)
 {
     const char *list = tg_app->cfg.passthrough_paths;
@@ -78,6 +86,26 @@ void tg_router_dispatch(struct tg_conn *c)
     }
     if (path_is(c, "/metrics")) {
         tg_ops_metrics(c);
+        return;
+    }
+    if (path_is(c, "/admin/api") || path_has_prefix(c, "/admin/api/")) {
+        tg_admin_dispatch(c);
+        return;
+    }
+    if (path_is(c, "/dashboard") || path_has_prefix(c, "/dashboard/") || path_is(c, "/")) {
+        tg_static_dispatch(c);
+        return;
+    }
+    if (path_is(c, "/v1/quota") || path_is(c, "/quota") || path_is(c, "/v1/quota/statement") ||
+        path_is(c, "/quota/statement")) {
+        if (!method_is(c, "GET")) {
+            method_not_allowed(c, "GET");
+            return;
+        }
+        tg_request_start(c, c->path_len >= 10 &&
+                                    memcmp(c->path + c->path_len - 10, "/statement", 10) == 0
+                                ? TG_ROUTE_STATEMENT
+                                : TG_ROUTE_QUOTA);
         return;
     }
     /* the gateway routes, with or without /v1 */
