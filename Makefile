@@ -11,12 +11,12 @@ CTEST_JOBS?= $(shell nproc)
 PKGS_BUILD = build-essential cmake pkg-config libevent-dev libhiredis-dev libjansson-dev \
              libjwt-dev libpq-dev libssl-dev libcmocka-dev
 PKGS_RUN   = postgresql redis-server tzdata ca-certificates openssl curl
-PKGS_TEST  = jq nodejs npm procps iproute2
+PKGS_TEST  = jq procps iproute2 python3
 PKGS_BENCH = nginx-light wrk
 PKGS_FUZZ  = clang libclang-rt-14-dev
 
 .PHONY: all build run test test-san deps deps-test deps-bench fuzz bench format format-check \
-        env-example clean
+        env-example clean install-node install-npm
 
 all: build
 
@@ -36,8 +36,18 @@ endef
 deps:
 	$(call install_missing,$(PKGS_BUILD) $(PKGS_RUN))
 
+# Node.js and npm only when the commands are missing: a machine may have them from elsewhere
+# (e.g. NodeSource's nodejs bundles npm, and Debian's npm package would conflict with it).
 deps-test: deps
 	$(call install_missing,$(PKGS_TEST))
+	@command -v node >/dev/null 2>&1 || { $(MAKE) --no-print-directory install-node; }
+	@command -v npm >/dev/null 2>&1 || { $(MAKE) --no-print-directory install-npm; }
+
+install-node:
+	$(call install_missing,nodejs)
+
+install-npm:
+	$(call install_missing,npm)
 
 deps-bench: deps
 	$(call install_missing,$(PKGS_BENCH))

@@ -90,8 +90,8 @@ static const struct cfg_entry table[] = {
      "longest whole upstream exchange; 0 = no limit"},
     {"UPSTREAM_POOL_SIZE", K_INT, S(upstream_pool_size), "64", 0, 100000, NULL, 0,
      "idle keep-alive upstream connections kept per worker"},
-    {"UPSTREAM_POOL_IDLE_S", K_INT, S(upstream_pool_idle_s), "60", 1, 86400, NULL, 0,
-     "close a pooled upstream connection idle for this long"},
+    {"UPSTREAM_POOL_IDLE_S", K_INT, S(upstream_pool_idle_s), "4", 1, 86400, NULL, 0,
+     "close a pooled upstream connection idle for this long (below the gateway's keep-alive)"},
     /* identity */
     {"JWT_SECRET", K_SECRET, S(jwt_secret), "", 0, 0, NULL, 0,
      "HMAC secret: accepts HS256/384/512 tokens"},
