@@ -3,8 +3,10 @@
 
 #include "core/json_scan.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -12,7 +14,36 @@
 static enum tg_log_level log_level = TG_LOG_INFO;
 static enum tg_log_format log_format = TG_LOGF_JSON;
 static int log_fd = 2;
-static __thread struct tg_buf tls_buf;
+/* one line buffer per thread, freed when the thread exits */
+static pthread_key_t buf_key;
+static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
+
+static void buf_free(void *p)
+{
+    struct tg_buf *b = p;
+    tg_buf_cleanup(b);
+    free(b);
+}
+
+static void buf_key_init(void)
+{
+    pthread_key_create(&buf_key, buf_free);
+}
+
+static struct tg_buf *thread_buf(void)
+{
+    static struct tg_buf fallback; /* only if allocation fails: lines may then interleave */
+    pthread_once(&buf_once, buf_key_init);
+    struct tg_buf *b = pthread_getspecific(buf_key);
+    if (b == NULL) {
+        b = calloc(1, sizeof(*b));
+        if (b == NULL || pthread_setspecific(buf_key, b) != 0) {
+            free(b);
+            return &fallback;
+        }
+    }
+    return b;
+}
 
 static const char *level_names[] = {"debug", "info", "warn", "error"};
 
@@ -66,9 +97,10 @@ static void put_key(struct tg_logline *l, const char *key)
 void tg_logline_begin(struct tg_logline *l, enum tg_log_level level, const char *msg)
 {
     l->active = tg_log_enabled(level);
-    l->b = &tls_buf;
+    l->b = NULL;
     if (!l->active)
         return;
+    l->b = thread_buf();
     tg_buf_reset(l->b);
     if (log_format == TG_LOGF_JSON) {
         (void)!tg_buf_puts(l->b, "{\"ts\":\"");

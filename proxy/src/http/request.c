@@ -85,10 +85,6 @@ void tg_request_release(struct tg_request *r)
         tg_upstream_cancel(r->up);
         r->up = NULL;
     }
-    if (r->conn != NULL) {
-        tg_conn_set_owner(r->conn, NULL, NULL);
-        r->conn = NULL;
-    }
     tg_sse_cleanup(&r->sse);
     if (r->scan_active)
         tg_body_scan_cleanup(&r->scan);
@@ -217,6 +213,14 @@ void tg_request_finish(struct tg_request *r, enum tg_req_status status)
     if (r->up != NULL) {
         tg_upstream_cancel(r->up);
         r->up = NULL;
+    }
+    if (r->conn != NULL) {
+        /* the reply is complete and the server has taken the connection back (it may serve
+         * the next request or close while our settle is still pending): let go of it; if a
+         * reply were still open here, cut it rather than leave the client waiting */
+        if (r->conn->owner == r)
+            tg_conn_reply_abort(r->conn);
+        r->conn = NULL;
     }
     if (r->state == TG_REQ_DRAIN) {
         r->w->drains_active--;
