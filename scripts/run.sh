@@ -78,11 +78,17 @@ export REDIS_URL="redis://127.0.0.1:$REDISPORT/0"
 if [ -z "${UPSTREAM_URL:-}" ]; then
     [ -x "$FAKE" ] || die "$FAKE is not built"
     UPORT=$(pick_port 54000)
-    "$FAKE" --listen "127.0.0.1:$UPORT" >"$RUN/log/demo-upstream.log" 2>&1 &
+    # a little delay between chunks so the streaming is visible
+    "$FAKE" --listen "127.0.0.1:$UPORT" --default-delay-ms 40 >"$RUN/log/demo-upstream.log" 2>&1 &
     PIDS+=($!)
     export UPSTREAM_URL="http://127.0.0.1:$UPORT"
     for _ in $(seq 1 100); do curl -fs "$UPSTREAM_URL/health/liveliness" >/dev/null && break; sleep 0.05; done
     DEMO=1
+    # demo prices (USD per million tokens) so the ledger shows costs; never touched otherwise
+    psql "$DATABASE_URL" -qAt -c "INSERT INTO model_prices (model, input_usd_per_mtok,
+        cached_input_usd_per_mtok, output_usd_per_mtok, effective_from)
+        VALUES ('gpt-4o-mini', 0.15, 0.075, 0.60, '2024-01-01'), ('gpt-4o', 2.50, 1.25, 10, '2024-01-01')
+        ON CONFLICT DO NOTHING" >/dev/null
 else
     DEMO=0
 fi
