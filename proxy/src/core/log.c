@@ -14,15 +14,36 @@
 static enum tg_log_level log_level = TG_LOG_INFO;
 static enum tg_log_format log_format = TG_LOGF_JSON;
 static int log_fd = 2;
-/* one line buffer per thread, freed when the thread exits */
+/* per-thread state, freed when the thread exits */
+struct thread_log {
+    struct tg_buf line;    /* the line being built */
+    struct tg_buf pending; /* finished lines not yet written (buffered threads) */
+    void (*arm)(void *);
+    void *arm_arg;
+};
+
 static pthread_key_t buf_key;
 static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
 
+static void write_all(const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(log_fd, p, n);
+        if (w <= 0)
+            break;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
 static void buf_free(void *p)
 {
-    struct tg_buf *b = p;
-    tg_buf_cleanup(b);
-    free(b);
+    struct thread_log *t = p;
+    if (t->pending.len > 0)
+        write_all(t->pending.data, t->pending.len);
+    tg_buf_cleanup(&t->line);
+    tg_buf_cleanup(&t->pending);
+    free(t);
 }
 
 static void buf_key_init(void)
@@ -30,19 +51,37 @@ static void buf_key_init(void)
     pthread_key_create(&buf_key, buf_free);
 }
 
-static struct tg_buf *thread_buf(void)
+static struct thread_log *thread_log(void)
 {
-    static struct tg_buf fallback; /* only if allocation fails: lines may then interleave */
+    static struct thread_log fallback; /* only if allocation fails */
     pthread_once(&buf_once, buf_key_init);
-    struct tg_buf *b = pthread_getspecific(buf_key);
-    if (b == NULL) {
-        b = calloc(1, sizeof(*b));
-        if (b == NULL || pthread_setspecific(buf_key, b) != 0) {
-            free(b);
+    struct thread_log *t = pthread_getspecific(buf_key);
+    if (t == NULL) {
+        t = calloc(1, sizeof(*t));
+        if (t == NULL || pthread_setspecific(buf_key, t) != 0) {
+            free(t);
             return &fallback;
         }
     }
-    return b;
+    return t;
+}
+
+void tg_log_set_thread_buffered(void (*arm)(void *arg), void *arg)
+{
+    struct thread_log *t = thread_log();
+    t->arm = arm;
+    t->arm_arg = arg;
+}
+
+void tg_log_flush_thread(void)
+{
+    struct thread_log *t = thread_log();
+    if (t->pending.len == 0)
+        return;
+    write_all(t->pending.data, t->pending.len);
+    tg_buf_reset(&t->pending);
+    if (t->pending.cap > 262144)
+        tg_buf_cleanup(&t->pending);
 }
 
 static const char *level_names[] = {"debug", "info", "warn", "error"};
@@ -100,7 +139,7 @@ void tg_logline_begin(struct tg_logline *l, enum tg_log_level level, const char 
     l->b = NULL;
     if (!l->active)
         return;
-    l->b = thread_buf();
+    l->b = &thread_log()->line;
     tg_buf_reset(l->b);
     if (log_format == TG_LOGF_JSON) {
         (void)!tg_buf_puts(l->b, "{\"ts\":\"");
@@ -166,14 +205,14 @@ void tg_logline_end(struct tg_logline *l)
     if (!l->active)
         return;
     (void)!tg_buf_puts(l->b, log_format == TG_LOGF_JSON ? "}\n" : "\n");
-    const char *p = l->b->data;
-    size_t n = l->b->len;
-    while (n > 0) {
-        ssize_t w = write(log_fd, p, n);
-        if (w <= 0)
-            break;
-        p += w;
-        n -= (size_t)w;
+    struct thread_log *t = thread_log();
+    if (t->arm != NULL && tg_buf_append(&t->pending, l->b->data, l->b->len) == 0) {
+        if (t->pending.len > 32768)
+            tg_log_flush_thread();
+        else if (t->pending.len == l->b->len)
+            t->arm(t->arm_arg);
+    } else {
+        write_all(l->b->data, l->b->len);
     }
     if (l->b->cap > 65536)
         tg_buf_cleanup(l->b);

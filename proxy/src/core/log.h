@@ -25,6 +25,14 @@ void tg_logline_raw(struct tg_logline *l, const char *key, const char *json, siz
 /* Terminates and writes the line. */
 void tg_logline_end(struct tg_logline *l);
 
+/* Event-loop threads may buffer their lines: `arm(arg)` is called when the thread's buffer
+ * goes from empty to non-empty (the loop then calls tg_log_flush_thread() soon, e.g. from a
+ * 10 ms timer); a buffer above 32 KiB is written at once. Other threads write every line
+ * immediately. */
+void tg_log_set_thread_buffered(void (*arm)(void *arg), void *arg);
+/* Writes this thread's buffered lines (also at thread exit). */
+void tg_log_flush_thread(void);
+
 /* A free-form message: {"ts","level","msg"} */
 TG_PRINTF(2, 3) void tg_log(enum tg_log_level level, const char *fmt, ...);
 

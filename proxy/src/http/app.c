@@ -138,11 +138,34 @@ static void on_redis_state(void *arg, bool ready)
         tg_req_quota_on_redis_ready(w);
 }
 
+static void log_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    tg_log_flush_thread();
+}
+
+static void log_arm(void *arg)
+{
+    struct event *ev = arg;
+    struct timeval tv = {0, 10000};
+    event_add(ev, &tv);
+}
+
 static void *worker_main(void *arg)
 {
     struct tg_worker *w = arg;
     tg_worker_set_current(w);
+    /* request log lines are written in batches, at most 10 ms late */
+    struct event *flush = evtimer_new(w->base, log_flush_cb, NULL);
+    if (flush != NULL)
+        tg_log_set_thread_buffered(log_arm, flush);
     event_base_dispatch(w->base);
+    tg_log_set_thread_buffered(NULL, NULL);
+    tg_log_flush_thread();
+    if (flush != NULL)
+        event_free(flush);
     return NULL;
 }
 

@@ -91,7 +91,14 @@ int tg_worker_init(struct tg_worker *w, int idx)
     w->idx = idx;
     TAILQ_INIT(&w->conns);
     pthread_mutex_init(&w->post_mu, NULL);
-    w->base = event_base_new();
+    /* the changelist folds the add/delete pairs of one loop turn into one epoll_ctl: a
+     * bufferevent enables and disables its write event around every reply */
+    struct event_config *ec = event_config_new();
+    if (ec == NULL)
+        return -1;
+    event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    w->base = event_base_new_with_config(ec);
+    event_config_free(ec);
     if (w->base == NULL)
         return -1;
     w->post_ev = event_new(w->base, -1, EV_PERSIST | EV_READ, post_cb, w);
