@@ -367,6 +367,7 @@ void tg_request_start(struct tg_conn *c, enum tg_route route)
     tg_uuid_format(r->id_bin, r->id);
     r->state = TG_REQ_AUTH;
     r->enc = TG_ENC_O200K;
+    c->request_logged = true; /* log_request() writes this request's line */
     tg_conn_set_owner(c, &owner_ops, r);
     const struct tg_http_header *rid = tg_conn_header(c, "x-request-id");
     if (rid != NULL && rid->value_len > 0 && rid->value_len <= 128 &&

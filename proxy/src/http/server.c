@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/json_scan.h"
@@ -203,9 +204,36 @@ static void write_head(struct tg_conn *c, int status, const char *content_type, 
     c->resp_status = status;
 }
 
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* One log line for requests that no tg_request logs (operations, admin, errors). */
+static void access_log(struct tg_conn *c)
+{
+    bool probe = (c->path_len == 8 && memcmp(c->path, "/healthz", 8) == 0) ||
+                 (c->path_len == 7 && memcmp(c->path, "/readyz", 7) == 0) ||
+                 (c->path_len == 8 && memcmp(c->path, "/metrics", 8) == 0);
+    struct tg_logline l;
+    tg_logline_begin(&l, probe ? TG_LOG_DEBUG : TG_LOG_INFO, "request");
+    tg_logline_strn(&l, "method", c->head.method ? c->head.method : "-",
+                    c->head.method ? c->head.method_len : 1);
+    tg_logline_strn(&l, "path", c->path ? c->path : "-", c->path ? c->path_len : 1);
+    tg_logline_int(&l, "status", c->resp_status);
+    tg_logline_int(&l, "latency_ms", c->t_head_us ? (mono_us() - c->t_head_us) / 1000 : 0);
+    tg_logline_str(&l, "peer", c->peer);
+    tg_logline_end(&l);
+}
+
 /* The request is answered: read the next one or close. */
 static void conn_request_done(struct tg_conn *c)
 {
+    if (!c->request_logged)
+        access_log(c);
+    c->request_logged = false;
     c->owner_ops = NULL;
     c->owner = NULL;
     c->requests++;
@@ -217,6 +245,10 @@ static void conn_request_done(struct tg_conn *c)
     free(c->head_copy);
     c->head_copy = NULL;
     c->head_len = 0;
+    memset(&c->head, 0, sizeof(c->head)); /* its views pointed into head_copy */
+    c->path = c->query = NULL;
+    c->path_len = c->query_len = 0;
+    c->t_head_us = 0;
     evbuffer_drain(c->body, evbuffer_get_length(c->body));
     evbuffer_drain(c->resp_headers, evbuffer_get_length(c->resp_headers));
     memset(&c->chunked, 0, sizeof(c->chunked));
@@ -314,6 +346,8 @@ void tg_conn_reply_abort(struct tg_conn *c)
 {
     if (c->state != TG_CONN_HANDLING)
         return;
+    if (!c->request_logged)
+        access_log(c);
     c->owner_ops = NULL;
     c->owner = NULL;
     c->keep_alive = false;
@@ -412,6 +446,7 @@ static void split_target(struct tg_conn *c)
  * failed. */
 static bool conn_head_done(struct tg_conn *c)
 {
+    c->t_head_us = mono_us();
     split_target(c);
     const struct tg_http_header *te = tg_conn_header(c, "transfer-encoding");
     const struct tg_http_header *cl = tg_conn_header(c, "content-length");

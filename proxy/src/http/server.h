@@ -48,6 +48,8 @@ struct tg_conn {
     int64_t body_expected; /* Content-Length, -1 when chunked */
     struct tg_chunked chunked;
     bool keep_alive;      /* answer with keep-alive and read the next request */
+    bool request_logged;  /* the handler writes its own log line (tg_request) */
+    int64_t t_head_us;    /* monotonic time the head was complete */
     bool expect_continue; /* client sent Expect: 100-continue */
     int requests;         /* served on this connection */
 
