@@ -181,6 +181,19 @@ log_for() {
     done
 }
 
+# log_for_client CLIENT_REQUEST_ID [LOG]: the request line of the request the client named so
+# (log lines are written in batches within ~10 ms: poll, don't grep once)
+log_for_client() {
+    local deadline=$(( $(date +%s) + 10 ))
+    while :; do
+        local line
+        line=$(grep "\"client_request_id\":\"$1\"" "${2:-$TG_LOG}" | grep '"msg":"request"' || true)
+        if [ -n "$line" ]; then echo "$line"; return 0; fi
+        [ "$(date +%s)" -lt "$deadline" ] || fail "no log line for client request $1"
+        sleep 0.05
+    done
+}
+
 # curl_tg ARGS...: curl with headers dumped to $T/h and body to stdout
 curl_tg() {
     curl -sS -D "$T/h" "$@"

@@ -59,7 +59,7 @@ wait_until 5 "upstream closed" bash -c "curl -s '$FAKE_URL/_fake/requests' | jq 
 rec=$(curl -s "$FAKE_URL/_fake/requests" | jq -c '[.[] | select(.headers["x-fake-chunks"]=="50")] | last')
 closed_at=$(echo "$rec" | jq .closed_at_ms)
 [ $((closed_at - t_gone)) -lt 1000 ] || fail "upstream closed $((closed_at - t_gone)) ms after the client left"
-line=$(grep '"client_request_id":"cancel-1"' "$TG1_LOG" | grep '"msg":"request"')
+line=$(log_for_client cancel-1 "$TG1_LOG")
 assert_eq client_aborted "$(echo "$line" | jq -r .ledger_status)" "cancel: ledger status"
 assert_eq estimated "$(echo "$line" | jq -r .count_source)" "cancel: count source"
 got_chunks=$(grep -c '"content":"tok' "$T/cancel.out" || true)
@@ -76,7 +76,7 @@ curl -sN --max-time 1 "$TG1/v1/chat/completions" "${AUTH[@]}" -H "x-request-id: 
 t_gone=$(now_ms)
 wait_until 5 "early leave logged" bash -c "grep -q '\"client_request_id\":\"early-1\"' '$TG1_LOG'"
 t_logged=$(now_ms)
-line=$(grep '"client_request_id":"early-1"' "$TG1_LOG" | grep '"msg":"request"')
+line=$(log_for_client early-1 "$TG1_LOG")
 assert_eq client_aborted "$(echo "$line" | jq -r .ledger_status)" "early leave: status"
 [ $((t_logged - t_gone)) -lt 1000 ] || fail "early leave noticed after $((t_logged - t_gone)) ms"
 log "ok: a client leaving before the first byte was noticed in $((t_logged - t_gone)) ms"
@@ -94,7 +94,7 @@ out=$(curl -sN "$TG1/v1/chat/completions" "${AUTH[@]}" -H "x-request-id: drop-1"
     -H "x-fake-drop-after: 3" -H "x-fake-chunks: 10" -d "$S")
 lastev=$(printf '%s\n' "$out" | grep '^data: ' | tail -n 1 | sed 's/^data: //')
 echo "$lastev" | jq -e '.error.message and .error.type' >/dev/null || fail "mid-stream drop: last event $lastev"
-line=$(grep '"client_request_id":"drop-1"' "$TG1_LOG" | grep '"msg":"request"')
+line=$(log_for_client drop-1 "$TG1_LOG")
 assert_eq upstream_error "$(echo "$line" | jq -r .ledger_status)" "drop: status"
 assert_eq estimated "$(echo "$line" | jq -r .count_source)" "drop: count source"
 [ "$(echo "$line" | jq .completion_tokens)" -ge 3 ] || fail "drop: partial count missing"
@@ -115,7 +115,7 @@ start_tollgate drain TOLLGATE_SERVICE_KEY=$SERVICE_KEY STREAM_ABORT_POLICY=drain
 curl -sN --max-time 0.8 "$TG_URL/v1/chat/completions" "${AUTH[@]}" -H "x-request-id: drain-1" \
     -H "x-fake-chunks: 20" -H "x-fake-delay-ms: 100" -H "x-fake-usage: 11,20,0,0" -d "$S" >/dev/null || true
 wait_until 10 "drain logged" bash -c "grep -q '\"client_request_id\":\"drain-1\"' '$TG_LOG'"
-line=$(grep '"client_request_id":"drain-1"' "$TG_LOG" | grep '"msg":"request"')
+line=$(log_for_client drain-1 "$TG_LOG")
 assert_eq client_aborted "$(echo "$line" | jq -r .ledger_status)" "drain: status"
 assert_eq upstream "$(echo "$line" | jq -r .count_source)" "drain: the gateway's usage is billed"
 assert_eq 20 "$(echo "$line" | jq .completion_tokens)" "drain: completion tokens"
