@@ -27,6 +27,10 @@ static const char *content_type(const char *path)
         {".html", "text/html; charset=utf-8"},
         {".css", "text/css; charset=utf-8"},
         {".js", "text/javascript; charset=utf-8"},
+        {".mjs", "text/javascript; charset=utf-8"},
+        {".map", "application/json"},
+        {".woff2", "font/woff2"},
+        {".webp", "image/webp"},
         {".json", "application/json"},
         {".svg", "image/svg+xml"},
         {".png", "image/png"},
@@ -96,9 +100,19 @@ void tg_static_dispatch(struct tg_conn *c)
         tg_reply_error(c, 404, "Not found.", "invalid_request_error", "not_found", NULL);
         return;
     }
-    /* dashboard files are small: one read on the loop from the page cache */
+    /* dashboard files are small: read on the loop from the page cache */
     char *buf = malloc((size_t)st.st_size + 1);
-    ssize_t got = buf ? read(fd, buf, (size_t)st.st_size) : -1;
+    ssize_t got = buf ? 0 : -1;
+    while (got >= 0 && got < st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)(st.st_size - got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            got = -1;
+            break;
+        }
+        got += n;
+    }
     close(fd);
     if (got != st.st_size) {
         free(buf);
