@@ -4,6 +4,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <libpq-fe.h>
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -42,6 +43,8 @@ static struct {
     pthread_mutex_t ready_mu;
     pthread_cond_t ready_cv;
     bool jwks_first_done;
+    bool jwks_have_digest;
+    unsigned char jwks_digest[SHA256_DIGEST_LENGTH]; /* of the last document installed */
 } ctl;
 
 /* ---- invalidation ------------------------------------------------------------------------- */
@@ -233,10 +236,17 @@ static void jwks_done(struct fetch *f, bool ok, const char *detail)
         size_t n = evbuffer_get_length(f->body);
         const char *p = (const char *)evbuffer_pullup(f->body, (ssize_t)n);
         char err[300];
-        if (tg_app_install_jwks(p ? p : "", n, err, sizeof(err)) != 0)
+        unsigned char d[SHA256_DIGEST_LENGTH];
+        SHA256((const unsigned char *)(p ? p : ""), n, d);
+        if (ctl.jwks_have_digest && memcmp(d, ctl.jwks_digest, sizeof(d)) == 0) {
+            /* unchanged: keep the keys and the verified-token caches as they are */
+        } else if (tg_app_install_jwks(p ? p : "", n, err, sizeof(err)) != 0) {
             tg_log(TG_LOG_WARN, "JWT_JWKS_URL: %s; keeping the last good keys", err);
-        else
+        } else {
+            memcpy(ctl.jwks_digest, d, sizeof(d));
+            ctl.jwks_have_digest = true;
             tg_control_apply_invalidation("jwt", 3);
+        }
     }
     jwks_signal_first();
     schedule(ctl.jwks_timer, tg_app->cfg.jwt_jwks_refresh_s);
@@ -572,5 +582,12 @@ void tg_control_stop(void)
     (void)!tg_worker_post(&ctl.w, stop_on_control, NULL);
     pthread_join(ctl.thread, NULL);
     ctl.running = false;
-    tg_keyuse_flush(NULL);
+    /* the last batch of last_used_at: one short-lived connection (shutdown may block) */
+    if (!tg_keyuse_pending())
+        return;
+    const char *keys[] = {"dbname", "connect_timeout", NULL};
+    const char *vals[] = {tg_app->cfg.database_url, "3", NULL};
+    PGconn *conn = PQconnectdbParams(keys, vals, 1);
+    tg_keyuse_flush(conn != NULL && PQstatus(conn) == CONNECTION_OK ? conn : NULL);
+    PQfinish(conn);
 }

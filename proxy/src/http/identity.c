@@ -1,7 +1,9 @@
 /* identity.c: credential checks and the per-worker caches of keys, tokens and users. */
 #include "http/identity.h"
 
+#include <openssl/crypto.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include "auth/jwt.h"
 #include "core/log.h"
 #include "core/lru.h"
+#include "http/control.h"
 #include "http/dbpool.h"
 #include "http/keyuse.h"
 #include "http/request.h"
@@ -46,6 +49,10 @@ struct tg_identity_cache {
     struct tg_lru *keys;
     struct tg_lru *jwts;
     struct tg_lru *users;
+    /* Bumped by every flush and invalidation. A database lookup started under an older
+     * generation may have read the row before the change that caused the invalidation was
+     * committed: its answer serves the request that asked, but is not cached. */
+    uint64_t gen;
 };
 
 struct tg_identity_cache *tg_identity_cache_create(int max_entries)
@@ -75,6 +82,7 @@ void tg_identity_cache_destroy(struct tg_identity_cache *ic)
 
 void tg_identity_cache_flush(struct tg_identity_cache *ic)
 {
+    ic->gen++;
     tg_lru_clear(ic->keys);
     tg_lru_clear(ic->jwts);
     tg_lru_clear(ic->users);
@@ -82,6 +90,7 @@ void tg_identity_cache_flush(struct tg_identity_cache *ic)
 
 void tg_identity_invalidate_user(struct tg_identity_cache *ic, const char *user_id)
 {
+    ic->gen++;
     tg_lru_del(ic->users, user_id, strlen(user_id));
 }
 
@@ -93,6 +102,7 @@ static bool key_id_is(const void *value, void *arg)
 
 void tg_identity_invalidate_key(struct tg_identity_cache *ic, const char *key_id)
 {
+    ic->gen++;
     tg_lru_del_if(ic->keys, key_id_is, (void *)key_id);
 }
 
@@ -127,12 +137,39 @@ static bool get_credential(const struct tg_conn *c, const char **tok, size_t *le
     return false;
 }
 
-static bool secret_equal(const char *configured, const char *tok, size_t len)
+/* SHA-256 of the configured service and admin keys, computed once: comparing digests in
+ * constant time does not reveal the configured key's length either. */
+static pthread_once_t secrets_once = PTHREAD_ONCE_INIT;
+static unsigned char service_key_sha[SHA256_DIGEST_LENGTH];
+static unsigned char admin_key_sha[SHA256_DIGEST_LENGTH];
+
+static void hash_secrets(void)
 {
-    size_t cl = strlen(configured);
-    if (cl == 0 || cl != len)
+    const struct tg_config *cfg = &tg_app->cfg;
+    SHA256((const unsigned char *)cfg->service_key, strlen(cfg->service_key), service_key_sha);
+    SHA256((const unsigned char *)cfg->admin_key, strlen(cfg->admin_key), admin_key_sha);
+}
+
+/* True when tok[0..len) is the configured secret (which must be set). */
+static bool secret_equal(const char *configured, const unsigned char configured_sha[],
+                         const char *tok, size_t len)
+{
+    if (configured[0] == '\0')
         return false;
-    return tg_ct_equal(configured, tok, len);
+    pthread_once(&secrets_once, hash_secrets);
+    unsigned char h[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)tok, len, h);
+    return tg_ct_equal(configured_sha, h, sizeof(h));
+}
+
+static bool is_service_key(const char *tok, size_t len)
+{
+    return secret_equal(tg_app->cfg.service_key, service_key_sha, tok, len);
+}
+
+static bool is_admin_key(const char *tok, size_t len)
+{
+    return secret_equal(tg_app->cfg.admin_key, admin_key_sha, tok, len);
 }
 
 static bool jwt_configured(void)
@@ -210,6 +247,7 @@ static void who_from_claims(struct tg_principal *who, const struct tg_claims *cl
 /* API key lookup in the database (cache miss). */
 struct key_job {
     struct tg_request *r;
+    uint64_t gen; /* the cache's generation when the lookup was asked for */
     uint8_t hash[TG_APIKEY_HASH_BYTES];
     bool db_ok;
     bool found;
@@ -267,9 +305,11 @@ static void key_done(void *arg)
         return;
     }
     bool valid = j->found && !j->revoked;
-    struct key_entry *e =
-        tg_lru_put(w->ident->keys, j->hash, sizeof(j->hash),
-                   now + (valid ? (int64_t)tg_app->cfg.auth_cache_ttl_s * 1000 : NEGATIVE_TTL_MS));
+    struct key_entry *e = NULL;
+    if (j->gen == w->ident->gen)
+        e = tg_lru_put(
+            w->ident->keys, j->hash, sizeof(j->hash),
+            now + (valid ? (int64_t)tg_app->cfg.auth_cache_ttl_s * 1000 : NEGATIVE_TTL_MS));
     if (e != NULL) {
         e->valid = valid;
         snprintf(e->key_id, sizeof(e->key_id), "%s", j->key_id);
@@ -297,12 +337,12 @@ int tg_identity_authenticate(struct tg_request *r, char *msg, size_t cap)
         snprintf(msg, cap, "Missing credentials: send Authorization: Bearer <token>.");
         return TG_AUTH_UNAUTHORIZED;
     }
-    if (cfg->service_key[0] && secret_equal(cfg->service_key, tok, len)) {
+    if (is_service_key(tok, len)) {
         r->who.kind = TG_WHO_SERVICE;
         snprintf(r->who.actor, sizeof(r->who.actor), "service-key");
         return TG_AUTH_OK;
     }
-    if (cfg->admin_key[0] && secret_equal(cfg->admin_key, tok, len)) {
+    if (is_admin_key(tok, len)) {
         snprintf(msg, cap, "The admin key is for the admin API only; use a user credential.");
         return TG_AUTH_FORBIDDEN;
     }
@@ -335,6 +375,7 @@ int tg_identity_authenticate(struct tg_request *r, char *msg, size_t cap)
             return TG_AUTH_UNAVAILABLE;
         }
         j->r = r;
+        j->gen = w->ident->gen;
         memcpy(j->hash, hash, sizeof(hash));
         if (tg_dbpool_submit(tg_app->db, w, key_work, key_done, j) != 0) {
             free(j);
@@ -368,6 +409,25 @@ static bool is_placeholder(const char *v, size_t n)
     return n >= 4 && v[0] == '{' && v[1] == '{' && v[n - 2] == '}' && v[n - 1] == '}';
 }
 
+/* The user-id rule (valid UTF-8, no control characters) for texts longer than 128 bytes
+ * (an email may have 320): checked in pieces cut before a byte that starts a character, so a
+ * valid text gives valid pieces and any invalid sequence makes its piece invalid. An email
+ * header that fails is ignored (the user is still served); one that passed cannot make
+ * PostgreSQL refuse the row. */
+static bool text_valid(const char *s, size_t n)
+{
+    while (n > 0) {
+        size_t k = n <= TG_CLAIMS_SUB_MAX ? n : TG_CLAIMS_SUB_MAX;
+        while (k < n && k > 1 && ((unsigned char)s[k] & 0xc0) == 0x80)
+            k--;
+        if (!tg_claims_user_id_valid(s, k))
+            return false;
+        s += k;
+        n -= k;
+    }
+    return true;
+}
+
 int tg_identity_service_user(struct tg_request *r, char *msg, size_t cap)
 {
     const struct tg_http_header *h = tg_conn_header(r->conn, "x-tollgate-user");
@@ -379,6 +439,12 @@ int tg_identity_service_user(struct tg_request *r, char *msg, size_t cap)
     } else if (r->info.user_len > 0) {
         id = r->info.user;
         n = r->info.user_len;
+    } else if (r->info.has_user) {
+        /* a "user" that is empty, not a string or longer than 128 bytes */
+        snprintf(msg, cap,
+                 "Invalid user id in the body's \"user\": 1-128 bytes of UTF-8 without control "
+                 "characters.");
+        return TG_AUTH_BAD_REQUEST;
     }
     if (id == NULL) {
         snprintf(msg, cap,
@@ -395,8 +461,7 @@ int tg_identity_service_user(struct tg_request *r, char *msg, size_t cap)
     r->who.user_id_len = n;
     const struct tg_http_header *em = tg_conn_header(r->conn, "x-tollgate-user-email");
     if (em != NULL && em->value_len > 0 && em->value_len < sizeof(r->who.email) &&
-        !is_placeholder(em->value, em->value_len) &&
-        tg_claims_user_id_valid(em->value, em->value_len)) {
+        !is_placeholder(em->value, em->value_len) && text_valid(em->value, em->value_len)) {
         memcpy(r->who.email, em->value, em->value_len);
         r->who.email[em->value_len] = '\0';
     }
@@ -407,8 +472,10 @@ int tg_identity_service_user(struct tg_request *r, char *msg, size_t cap)
 
 struct user_job {
     struct tg_request *r;
+    uint64_t gen;            /* the cache's generation when the load was asked for */
     struct tg_principal who; /* copy: the job must not read r from another thread */
     bool db_ok;
+    bool updated; /* an existing user's email, name or team changed */
     struct tg_user_rec rec;
 };
 
@@ -447,10 +514,13 @@ static void user_work(PGconn *conn, void *arg)
                    "  team_id = CASE WHEN $5::boolean THEN EXCLUDED.team_id ELSE users.team_id END "
                    "WHERE users.email IS DISTINCT FROM COALESCE(EXCLUDED.email, users.email) "
                    "   OR users.name IS DISTINCT FROM COALESCE(EXCLUDED.name, users.name) "
-                   "   OR ($5::boolean AND users.team_id IS DISTINCT FROM EXCLUDED.team_id)",
+                   "   OR ($5::boolean AND users.team_id IS DISTINCT FROM EXCLUDED.team_id) "
+                   "RETURNING xmax <> 0",
                    5, up);
     if (res == NULL)
         goto rollback;
+    /* a row back: inserted (xmax 0) or updated; none: nothing changed */
+    bool updated = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
     PQclear(res);
     const char *sp[1] = {who->user_id};
     res =
@@ -491,8 +561,10 @@ static void user_work(PGconn *conn, void *arg)
     }
     PQclear(res);
     res = PQexec(conn, "COMMIT");
-    if (PQresultStatus(res) == PGRES_COMMAND_OK)
+    if (PQresultStatus(res) == PGRES_COMMAND_OK) {
         j->db_ok = true;
+        j->updated = updated;
+    }
     PQclear(res);
     return;
 rollback:
@@ -510,8 +582,10 @@ static void user_done(void *arg)
                            "Cannot load the user record right now; try again.");
         return;
     }
-    struct user_entry *e = tg_lru_put(r->w->ident->users, j->who.user_id, strlen(j->who.user_id),
-                                      tg_now_ms() + (int64_t)tg_app->cfg.auth_cache_ttl_s * 1000);
+    struct user_entry *e = NULL;
+    if (j->gen == r->w->ident->gen)
+        e = tg_lru_put(r->w->ident->users, j->who.user_id, strlen(j->who.user_id),
+                       tg_now_ms() + (int64_t)tg_app->cfg.auth_cache_ttl_s * 1000);
     if (e != NULL) {
         e->rec = j->rec;
         snprintf(e->email, sizeof(e->email), "%s", j->who.email);
@@ -520,6 +594,12 @@ static void user_done(void *arg)
         e->has_team_claim = j->who.has_team_claim;
     }
     r->user = j->rec;
+    if (j->updated) {
+        /* the other workers and instances may hold the old record (its team is billed) */
+        char inval[8 + sizeof(j->who.user_id)];
+        snprintf(inval, sizeof(inval), "user %s", j->who.user_id);
+        tg_control_invalidate(inval);
+    }
     free(j);
     tg_request_on_user(r, r->user.disabled ? TG_AUTH_FORBIDDEN : TG_AUTH_OK,
                        "This user is disabled.");
@@ -556,6 +636,7 @@ int tg_identity_load_user(struct tg_request *r, char *msg, size_t cap)
         return TG_AUTH_UNAVAILABLE;
     }
     j->r = r;
+    j->gen = w->ident->gen;
     j->who = r->who;
     if (tg_dbpool_submit(tg_app->db, w, user_work, user_done, j) != 0) {
         free(j);
@@ -567,7 +648,6 @@ int tg_identity_load_user(struct tg_request *r, char *msg, size_t cap)
 
 int tg_identity_check_admin(struct tg_conn *c, struct tg_principal *who, char *msg, size_t cap)
 {
-    const struct tg_config *cfg = &tg_app->cfg;
     const char *tok = NULL;
     size_t len = 0;
     memset(who, 0, sizeof(*who));
@@ -575,13 +655,13 @@ int tg_identity_check_admin(struct tg_conn *c, struct tg_principal *who, char *m
         snprintf(msg, cap, "Missing credentials: send Authorization: Bearer <admin token>.");
         return TG_AUTH_UNAUTHORIZED;
     }
-    if (cfg->admin_key[0] && secret_equal(cfg->admin_key, tok, len)) {
+    if (is_admin_key(tok, len)) {
         who->kind = TG_WHO_ADMIN_KEY;
         who->is_admin = true;
         snprintf(who->actor, sizeof(who->actor), "admin-key");
         return TG_AUTH_OK;
     }
-    if (cfg->service_key[0] && secret_equal(cfg->service_key, tok, len)) {
+    if (is_service_key(tok, len)) {
         snprintf(msg, cap, "The service key does not grant the admin API.");
         return TG_AUTH_FORBIDDEN;
     }

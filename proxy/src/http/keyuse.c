@@ -39,6 +39,14 @@ void tg_keyuse_note(const char *key_id, int64_t ms)
     pthread_mutex_unlock(&mu);
 }
 
+bool tg_keyuse_pending(void)
+{
+    pthread_mutex_lock(&mu);
+    bool any = nuses > 0;
+    pthread_mutex_unlock(&mu);
+    return any;
+}
+
 int tg_keyuse_flush(PGconn *conn)
 {
     static struct use batch[MAX_KEYS];
@@ -51,14 +59,20 @@ int tg_keyuse_flush(PGconn *conn)
         return 0;
     struct tg_buf sql = {0};
     int rc = tg_buf_puts(&sql, "UPDATE api_keys k SET last_used_at = v.t FROM (VALUES ");
+    size_t rows = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        /* key ids come from our own database (uuid text): still, only hex and '-' pass */
-        bool ok = strspn(batch[i].key_id, "0123456789abcdef-") == strlen(batch[i].key_id);
-        if (!ok)
+        /* key ids come from our own database (uuid text): still, only a uuid's shape passes
+         * (anything else is dropped, never retried) */
+        size_t len = strlen(batch[i].key_id);
+        if (len != 36 || strspn(batch[i].key_id, "0123456789abcdef-") != len)
             continue;
-        rc = tg_buf_printf(&sql, "%s('%s'::uuid, to_timestamp(%lld / 1000.0))",
-                           sql.data[sql.len - 1] == ' ' ? "" : ",", batch[i].key_id,
-                           (long long)batch[i].ms);
+        rc = tg_buf_printf(&sql, "%s('%s'::uuid, to_timestamp(%lld / 1000.0))", rows ? "," : "",
+                           batch[i].key_id, (long long)batch[i].ms);
+        rows++;
+    }
+    if (rows == 0) {
+        tg_buf_cleanup(&sql);
+        return 0;
     }
     rc |= tg_buf_puts(&sql, ") AS v(id, t) WHERE k.id = v.id AND (k.last_used_at IS NULL OR "
                             "k.last_used_at < v.t)");

@@ -8,6 +8,8 @@
 
 /* Records that key_id was used at ms (any thread; cheap, mutex-protected). */
 void tg_keyuse_note(const char *key_id, int64_t ms);
+/* True when some use is waiting to be written. */
+bool tg_keyuse_pending(void);
 /* Writes the collected times with one UPDATE (control thread). Returns rows written or -1. */
 int tg_keyuse_flush(PGconn *conn);
 

@@ -141,6 +141,15 @@ int tg_metrics_render(struct tg_buf *out, struct tg_metrics *const *w, int n,
                   SUM(drains_started));
     rc |= counter(out, "tollgate_auth_failures_total", "Requests refused with 401.",
                   SUM(auth_failures));
+    rc |= counter(out, "tollgate_quota_rebuilds_total",
+                  "Quota counters summed from the ledger (one per subject and worker at a time).",
+                  SUM(quota_rebuilds));
+    rc |= counter(out, "tollgate_auth_cache_hits_total",
+                  "Credentials and user records answered from the in-process cache.",
+                  SUM(auth_cache_hits));
+    rc |= counter(out, "tollgate_auth_cache_misses_total",
+                  "Credentials and user records that needed verification or a database lookup.",
+                  SUM(auth_cache_misses));
     rc |= counter(out, "tollgate_upstream_connections_opened_total", "New upstream connections.",
                   SUM(upstream_conns_opened));
     rc |= counter(out, "tollgate_upstream_connections_reused_total",

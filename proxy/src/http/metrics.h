@@ -30,6 +30,7 @@ struct tg_metrics {
     atomic_uint_fast64_t tokens_prompt, tokens_completion, tokens_cached, tokens_reasoning;
     atomic_uint_fast64_t count_estimated, count_upstream;
     atomic_uint_fast64_t quota_blocks, quota_warnings_sent, quota_fail_open, quota_unavailable;
+    atomic_uint_fast64_t quota_rebuilds;
     atomic_uint_fast64_t upstream_errors[TG_UPERR_KINDS];
     atomic_uint_fast64_t client_aborts, drains_started, drains_cancelled;
     atomic_uint_fast64_t auth_failures, auth_cache_hits, auth_cache_misses;
