@@ -155,6 +155,17 @@ start_tollgate() {
         [ "$(date +%s)" -lt "$deadline" ] || fail "tollgate did not come up"
         sleep 0.05
     done
+    # /healthz answers before the workers' Redis connections are up; wait (at most 5 s, since
+    # some tests start with Redis down on purpose) until several /readyz in a row, landing on
+    # different workers, see Redis connected.
+    local ok=0 until=$(( $(date +%s) + 5 ))
+    while [ "$ok" -lt 8 ] && [ "$(date +%s)" -lt "$until" ]; do
+        if curl -sS "$TG_URL/readyz" 2>/dev/null | grep -q '"redis":"ok"'; then
+            ok=$((ok + 1))
+        else
+            ok=0; sleep 0.02
+        fi
+    done
 }
 
 stop_tollgate() { # pid: SIGTERM and wait for a clean exit; prints the exit status

@@ -352,23 +352,29 @@ static void stmt_done(void *arg)
 static void statement_start(struct tg_request *r)
 {
     char v[64];
-    int64_t from_ms = 0, to_ms = INT64_MAX;
+    int64_t from_ms = INT64_MIN, to_ms = INT64_MAX;
+    bool has_from = false, has_to = false;
+    if (tg_conn_query_param(r->conn, "from", v, sizeof(v)) >= 0) {
+        has_from = true;
+        if (tg_time_parse_rfc3339(v, strlen(v), &from_ms) != 0) {
+            respond_error(r, 400, "'from' must be an RFC 3339 time.", "invalid_from");
+            return;
+        }
+    }
+    if (tg_conn_query_param(r->conn, "to", v, sizeof(v)) >= 0) {
+        has_to = true;
+        if (tg_time_parse_rfc3339(v, strlen(v), &to_ms) != 0) {
+            respond_error(r, 400, "'to' must be an RFC 3339 time.", "invalid_to");
+            return;
+        }
+    }
     struct tg_period_bounds b;
-    /* default range: the current quota period */
-    if (tg_quota_period_bounds(tg_now_ms() / 1000, (enum tg_period)r->user.period, tg_app->tz,
+    if (!has_from && !has_to &&
+        tg_quota_period_bounds(tg_now_ms() / 1000, (enum tg_period)r->user.period, tg_app->tz,
                                &b) == 0) {
+        /* neither given: the current quota period; one given: open on the other side */
         from_ms = b.start_s * 1000;
         to_ms = b.reset_s == INT64_MAX ? INT64_MAX : b.reset_s * 1000;
-    }
-    if (tg_conn_query_param(r->conn, "from", v, sizeof(v)) >= 0 &&
-        tg_time_parse_rfc3339(v, strlen(v), &from_ms) != 0) {
-        respond_error(r, 400, "'from' must be an RFC 3339 time.", "invalid_from");
-        return;
-    }
-    if (tg_conn_query_param(r->conn, "to", v, sizeof(v)) >= 0 &&
-        tg_time_parse_rfc3339(v, strlen(v), &to_ms) != 0) {
-        respond_error(r, 400, "'to' must be an RFC 3339 time.", "invalid_to");
-        return;
     }
     if (from_ms > to_ms) {
         respond_error(r, 400, "'from' must not be after 'to'.", "invalid_range");
@@ -390,7 +396,7 @@ static void statement_start(struct tg_request *r)
     }
     j->r = r;
     snprintf(j->user, sizeof(j->user), "%s", r->who.user_id);
-    if (tg_time_format_rfc3339(from_ms, j->from, sizeof(j->from)) < 0)
+    if (from_ms == INT64_MIN || tg_time_format_rfc3339(from_ms, j->from, sizeof(j->from)) < 0)
         snprintf(j->from, sizeof(j->from), "-infinity");
     if (to_ms == INT64_MAX || tg_time_format_rfc3339(to_ms, j->to, sizeof(j->to)) < 0)
         snprintf(j->to, sizeof(j->to), "infinity");

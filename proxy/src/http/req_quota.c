@@ -2,6 +2,7 @@
 #include "http/req_quota.h"
 
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,8 @@
 #include "core/json_scan.h"
 #include "core/log.h"
 #include "core/lru.h"
+#include "core/timefmt.h"
+#include "http/control.h"
 #include "http/dbpool.h"
 #include "http/events.h"
 #include "http/reply.h"
@@ -50,7 +53,12 @@ int tg_quota_outbox_id(char *dst, size_t cap, bool exhausted, char kind, const c
     return n > 0 && (size_t)n < cap ? n : -1;
 }
 
-/* ---- subjects served without Redis (fail open) or whose settle failed ------------------------ */
+/* ---- work left for when Redis is back (per worker thread) ----------------------------------
+ * dirty: subjects served without Redis (fail open) or whose settle failed: their period hash
+ *        is deleted on reconnect, so the next request rebuilds it from the ledger.
+ * orphans: reservations whose reserve command timed out or lost its connection after it was
+ *        sent: Redis may still have applied them; they are released on reconnect instead of
+ *        holding the user's room until QUOTA_RESERVATION_TTL_S. */
 
 struct dirty_entry {
     char kind;
@@ -58,25 +66,101 @@ struct dirty_entry {
     char period_key[24];
 };
 
-static __thread struct tg_lru *dirty;
+struct orphan {
+    struct orphan *next;
+    char kind;
+    bool give_back_notice;
+    char id[129];
+    char request_id[37];
+    struct tg_period_bounds bounds;
+};
+
+#define MAX_ORPHANS 100000
+
+struct worker_state {
+    struct tg_lru *dirty;
+    struct orphan *orphans;
+    size_t norphans;
+};
+
+/* Freed when the thread exits (the key's destructor). */
+static __thread struct worker_state *wstate;
+static pthread_key_t wstate_key;
+static pthread_once_t wstate_once = PTHREAD_ONCE_INIT;
+static bool wstate_key_ok;
+
+static void wstate_free(void *p)
+{
+    struct worker_state *ws = p;
+    tg_lru_destroy(ws->dirty);
+    while (ws->orphans != NULL) {
+        struct orphan *o = ws->orphans;
+        ws->orphans = o->next;
+        free(o);
+    }
+    free(ws);
+}
+
+static void wstate_key_init(void)
+{
+    wstate_key_ok = pthread_key_create(&wstate_key, wstate_free) == 0;
+}
+
+static struct worker_state *worker_state(void)
+{
+    if (wstate != NULL)
+        return wstate;
+    pthread_once(&wstate_once, wstate_key_init);
+    if (!wstate_key_ok)
+        return NULL;
+    struct worker_state *ws = calloc(1, sizeof(*ws));
+    if (ws == NULL)
+        return NULL;
+    ws->dirty = tg_lru_create(100000, sizeof(struct dirty_entry));
+    if (ws->dirty == NULL || pthread_setspecific(wstate_key, ws) != 0) {
+        tg_lru_destroy(ws->dirty);
+        free(ws);
+        return NULL;
+    }
+    wstate = ws;
+    return ws;
+}
 
 static void mark_dirty(struct tg_request *r, char kind, const struct tg_req_quota *q)
 {
-    if (dirty == NULL)
-        dirty = tg_lru_create(100000, sizeof(struct dirty_entry));
-    if (dirty == NULL)
+    struct worker_state *ws = worker_state();
+    if (ws == NULL)
         return;
     const char *id = kind == 't' ? r->user.team_id : r->who.user_id;
     char key[160 + 24];
     int n = snprintf(key, sizeof(key), "%c%s|%s", kind, id, q->bounds.key);
     if (n <= 0 || (size_t)n >= TG_LRU_MAX_KEY)
         return;
-    struct dirty_entry *e = tg_lru_put(dirty, key, (size_t)n, INT64_MAX);
+    struct dirty_entry *e = tg_lru_put(ws->dirty, key, (size_t)n, INT64_MAX);
     if (e != NULL) {
         e->kind = kind;
         snprintf(e->id, sizeof(e->id), "%s", id);
         snprintf(e->period_key, sizeof(e->period_key), "%s", q->bounds.key);
     }
+}
+
+static void add_orphan(struct tg_request *r, char kind, const struct tg_req_quota *q,
+                       bool give_back_notice)
+{
+    struct worker_state *ws = worker_state();
+    if (ws == NULL || ws->norphans >= MAX_ORPHANS)
+        return; /* the reservation's expiry still frees it */
+    struct orphan *o = calloc(1, sizeof(*o));
+    if (o == NULL)
+        return;
+    o->kind = kind;
+    o->give_back_notice = give_back_notice;
+    snprintf(o->id, sizeof(o->id), "%s", kind == 't' ? r->user.team_id : r->who.user_id);
+    snprintf(o->request_id, sizeof(o->request_id), "%s", r->id);
+    o->bounds = q->bounds;
+    o->next = ws->orphans;
+    ws->orphans = o;
+    ws->norphans++;
 }
 
 static void del_done(void *arg, const redisReply *reply, enum tg_redis_status st)
@@ -94,7 +178,7 @@ static bool dirty_flush_one(const void *value, void *arg)
     if (tg_quota_subject_init(&s, e->kind, e->id, 0) != 0)
         return true;
     char h[400];
-    if (tg_quota_key(h, sizeof(h), prefix(), s.tag, e->period_key, "") != 0)
+    if (tg_quota_key(h, sizeof(h), prefix(), s.tag, e->period_key, "") < 0)
         return true;
     /* the next reservation finds the hash missing and rebuilds it from the ledger, which
      * holds what was served meanwhile */
@@ -103,17 +187,55 @@ static bool dirty_flush_one(const void *value, void *arg)
     return true;
 }
 
-void tg_req_quota_on_redis_ready(struct tg_worker *w)
+static void orphan_released(void *arg, const struct tg_quota_result *res)
 {
-    if (dirty == NULL || tg_lru_count(dirty) == 0)
-        return;
-    tg_log(TG_LOG_INFO, "redis is back: rebuilding %zu quota counters from the ledger",
-           tg_lru_count(dirty));
-    tg_lru_del_if(dirty, dirty_flush_one, w);
+    (void)arg;
+    (void)res;
 }
 
-/* ---- block and 503 replies --------------------------------------------------------------------
- */
+void tg_req_quota_on_redis_ready(struct tg_worker *w)
+{
+    struct worker_state *ws = wstate;
+    if (ws == NULL)
+        return;
+    if (ws->norphans > 0)
+        tg_log(TG_LOG_INFO, "redis is back: releasing %zu reservations of failed requests",
+               ws->norphans);
+    while (ws->orphans != NULL) {
+        struct orphan *o = ws->orphans;
+        ws->orphans = o->next;
+        ws->norphans--;
+        struct tg_quota_subject s;
+        if (tg_quota_subject_init(&s, o->kind, o->id, 0) == 0)
+            (void)!tg_quota_release_start(w->redis, prefix(), &s, &o->bounds, o->request_id,
+                                          o->give_back_notice, orphan_released, NULL);
+        free(o);
+    }
+    if (tg_lru_count(ws->dirty) > 0) {
+        tg_log(TG_LOG_INFO, "redis is back: rebuilding %zu quota counters from the ledger",
+               tg_lru_count(ws->dirty));
+        tg_lru_del_if(ws->dirty, dirty_flush_one, w);
+    }
+}
+
+/* ---- block and 503 replies ------------------------------------------------------------------ */
+
+/* The block sentence for a team: the user's sentence told about the team ("You have used 120 %
+ * of your monthly AI quota" → "Your team has used 120 % of its monthly AI quota"; "Your AI
+ * quota is 0 tokens" → "Your team's AI quota is 0 tokens"). */
+static void team_sentence(char *dst, size_t cap, const char *msg)
+{
+    static const char used[] = "You have used ", zero[] = "Your AI quota";
+    const char *of = strstr(msg, " of your ");
+    if (strncmp(msg, used, sizeof(used) - 1) == 0 && of != NULL) {
+        snprintf(dst, cap, "Your team has used %.*s of its %s",
+                 (int)(of - msg - (sizeof(used) - 1)), msg + sizeof(used) - 1, of + 9);
+    } else if (strncmp(msg, zero, sizeof(zero) - 1) == 0) {
+        snprintf(dst, cap, "Your team's AI quota%s", msg + sizeof(zero) - 1);
+    } else {
+        snprintf(dst, cap, "%s", msg);
+    }
+}
 
 static void reply_block(struct tg_request *r, const struct tg_req_quota *q, char kind)
 {
@@ -124,11 +246,15 @@ static void reply_block(struct tg_request *r, const struct tg_req_quota *q, char
     if (tg_quota_block_message(msg, sizeof(msg), q->used, q->limit, (enum tg_period)period,
                                &q->bounds, now_s) < 0)
         snprintf(msg, sizeof(msg), "You have used all of your AI quota.");
+    if (q->limit > 0 && q->used < q->limit) {
+        /* refused because requests still running hold the rest */
+        size_t n = strlen(msg);
+        snprintf(msg + n, sizeof(msg) - n, " Requests still in progress hold the rest of it.");
+    }
     char team_msg[460];
     const char *text = msg;
-    if (kind == 't' && strncmp(msg, "You have used", 13) == 0) {
-        /* "You have used" → "Your team has used" */
-        snprintf(team_msg, sizeof(team_msg), "Your team has used%s", msg + 13);
+    if (kind == 't') {
+        team_sentence(team_msg, sizeof(team_msg), msg);
         text = team_msg;
     }
     r->quota_state = TG_QUOTA_EXHAUSTED;
@@ -143,7 +269,8 @@ static void reply_block(struct tg_request *r, const struct tg_req_quota *q, char
         tg_conn_add_header(r->conn, "x-quota-limit-tokens", h.limit);
         tg_conn_add_header(r->conn, "x-quota-used-tokens", h.used);
         tg_conn_add_header(r->conn, "x-quota-remaining-tokens", h.remaining);
-        tg_conn_add_header(r->conn, "x-quota-reset", h.reset);
+        if (h.reset[0] != '\0') /* period none: no next period */
+            tg_conn_add_header(r->conn, "x-quota-reset", h.reset);
         tg_conn_add_header(r->conn, "x-quota-state", "exhausted");
         tg_conn_add_header(r->conn, "x-should-retry", "false");
         tg_reply_error(r->conn, cfg->quota_block_status, text, "insufficient_quota",
@@ -201,11 +328,15 @@ static void reserve_decide(struct reserve_ctx *ctx)
     struct tg_request *r = ctx->r;
     const struct tg_config *cfg = &tg_app->cfg;
     bool transport_failed = false;
-    struct reserve_op *blocked = NULL;
+    struct tg_req_quota *blocked = NULL; /* lives in r, not in ctx */
+    char blocked_kind = 'u';
     for (int i = 0; i < ctx->nops; i++) {
         struct reserve_op *op = &ctx->ops[i];
         if (!op->res.ok) {
             transport_failed = true;
+            /* sent, but no answer: Redis may have taken the reservation all the same */
+            if (op->res.redis == TG_REDIS_TIMEOUT || op->res.redis == TG_REDIS_DISCONNECTED)
+                add_orphan(r, op->kind, op->q, op->kind == 'u' && ctx->claim_notice);
             continue;
         }
         op->q->used = op->res.used;
@@ -214,10 +345,12 @@ static void reserve_decide(struct reserve_ctx *ctx)
             if (op->kind == 'u' && op->res.notice > 0)
                 r->notice_claimed = true;
         } else if (op->res.code == TG_QUOTA_CODE_BLOCKED && blocked == NULL) {
-            blocked = op;
+            blocked = op->q;
+            blocked_kind = op->kind;
         }
     }
     free(ctx);
+    r->quota_ctx = NULL;
     if (r->finished)
         return;
     if (r->client_gone) {
@@ -243,7 +376,7 @@ static void reserve_decide(struct reserve_ctx *ctx)
         release_reservation(r, &r->uq, 'u', r->notice_claimed);
         release_reservation(r, &r->tq, 't', false);
         r->notice_claimed = false;
-        reply_block(r, blocked->q, blocked->kind);
+        reply_block(r, blocked, blocked_kind);
         return;
     }
     r->quota_state = tg_quota_state_of(r->uq.used, r->uq.limit, cfg->quota_warn_percent);
@@ -255,8 +388,10 @@ static void op_finished(struct reserve_ctx *ctx)
     if (--ctx->outstanding > 0)
         return;
     struct tg_request *r = ctx->r;
-    r->pending--;
+    /* r->pending still counts this reservation, so a reply that finishes r inside
+     * reserve_decide (a block, a 503) cannot free it under us */
     reserve_decide(ctx);
+    r->pending--;
     tg_request_release(r);
 }
 
@@ -297,12 +432,25 @@ static void reserve_subject(struct reserve_ctx *ctx, struct reserve_op *op)
     }
 }
 
-/* ---- rebuild: sum the ledger once it holds every row this process billed --------------------- */
+/* ---- rebuild: sum the ledger once it holds every row this process billed --------------------
+ * One rebuild per subject and period is in flight per worker: the requests that find the same
+ * counter missing meanwhile wait for it (after a Redis restart under load that is hundreds of
+ * requests of one heavy user, and each sum can take a second of PostgreSQL). The sum runs with
+ * a statement time-out; when it fails or times out, the waiting requests follow
+ * QUOTA_FAIL_MODE like any other quota failure. */
 
-struct rebuild_job {
+#define REBUILD_STATEMENT_TIMEOUT "15s"
+
+struct rebuild_waiter {
     struct reserve_ctx *ctx;
     struct reserve_op *op;
+    struct rebuild_waiter *next;
+};
+
+struct rebuild_job {
     struct tg_worker *w;
+    struct rebuild_job *next; /* the worker's jobs in flight */
+    struct rebuild_waiter *waiters;
     char kind;
     char id[129];
     char period_key[24];
@@ -313,71 +461,114 @@ struct rebuild_job {
     bool warned, exhausted;
 };
 
+/* the rebuilds this worker's thread has in flight (only its loop touches the list) */
+static __thread struct rebuild_job *rebuilds;
+
+static PGresult *exec_or_rollback(PGconn *conn, const char *sql, int n, const char *const *p)
+{
+    PGresult *res = tg_db_exec(conn, sql, n, p);
+    if (res == NULL) {
+        PGresult *rb = PQexec(conn, "ROLLBACK");
+        PQclear(rb);
+    }
+    return res;
+}
+
 static void rebuild_ledger_fn(void *conn_arg, void *arg)
 {
     PGconn *conn = conn_arg;
     struct rebuild_job *j = arg;
-    if (conn != NULL) {
-        char start[24], reset[24], since[24];
-        snprintf(start, sizeof(start), "%lld", (long long)j->start_s);
-        snprintf(reset, sizeof(reset), "%lld",
-                 (long long)(j->reset_s == INT64_MAX ? 253402300799LL : j->reset_s));
-        snprintf(since, sizeof(since), "%lld", (long long)j->since_ms);
-        const char *params[4] = {j->id, start, reset, since};
-        const char *sql =
-            j->kind == 't'
-                ? "SELECT COALESCE(SUM(total_tokens), 0) FROM ledger WHERE team_id = $1 "
-                  "AND started_at >= timestamptz 'epoch' + $2::bigint * interval '1 second' "
-                  "AND started_at < timestamptz 'epoch' + $3::bigint * interval '1 second' "
-                  "AND finished_at < timestamptz 'epoch' + $4::bigint * interval '1 millisecond'"
-                : "SELECT COALESCE(SUM(total_tokens), 0) FROM ledger WHERE user_id = $1 "
-                  "AND started_at >= timestamptz 'epoch' + $2::bigint * interval '1 second' "
-                  "AND started_at < timestamptz 'epoch' + $3::bigint * interval '1 second' "
-                  "AND finished_at < timestamptz 'epoch' + $4::bigint * interval '1 millisecond'";
-        PGresult *res = tg_db_exec(conn, sql, 4, params);
-        if (res != NULL && PQntuples(res) == 1) {
-            j->tokens = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-            j->ok = true;
+    if (conn == NULL)
+        return;
+    char start[24], reset[24], since[24];
+    snprintf(start, sizeof(start), "%lld", (long long)j->start_s);
+    snprintf(reset, sizeof(reset), "%lld",
+             (long long)(j->reset_s == INT64_MAX ? 253402300799LL : j->reset_s));
+    snprintf(since, sizeof(since), "%lld", (long long)j->since_ms);
+    const char *params[4] = {j->id, start, reset, since};
+    const char *sql =
+        j->kind == 't'
+            ? "SELECT COALESCE(SUM(total_tokens), 0) FROM ledger WHERE team_id = $1 "
+              "AND started_at >= timestamptz 'epoch' + $2::bigint * interval '1 second' "
+              "AND started_at < timestamptz 'epoch' + $3::bigint * interval '1 second' "
+              "AND finished_at < timestamptz 'epoch' + $4::bigint * interval '1 millisecond'"
+            : "SELECT COALESCE(SUM(total_tokens), 0) FROM ledger WHERE user_id = $1 "
+              "AND started_at >= timestamptz 'epoch' + $2::bigint * interval '1 second' "
+              "AND started_at < timestamptz 'epoch' + $3::bigint * interval '1 second' "
+              "AND finished_at < timestamptz 'epoch' + $4::bigint * interval '1 millisecond'";
+    PGresult *res = tg_db_exec(conn, "BEGIN", 0, NULL);
+    if (res == NULL)
+        return;
+    PQclear(res);
+    res = exec_or_rollback(conn, "SET LOCAL statement_timeout = '" REBUILD_STATEMENT_TIMEOUT "'", 0,
+                           NULL);
+    if (res == NULL)
+        return;
+    PQclear(res);
+    res = exec_or_rollback(conn, sql, 4, params);
+    if (res == NULL)
+        return;
+    bool ok = PQntuples(res) == 1;
+    if (ok)
+        j->tokens = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    char wid[400], eid[400];
+    if (ok && tg_quota_outbox_id(wid, sizeof(wid), false, j->kind, j->id, j->period_key) > 0 &&
+        tg_quota_outbox_id(eid, sizeof(eid), true, j->kind, j->id, j->period_key) > 0) {
+        const char *p2[2] = {wid, eid};
+        res = exec_or_rollback(conn, "SELECT id FROM webhook_outbox WHERE id IN ($1, $2)", 2, p2);
+        if (res == NULL)
+            return;
+        for (int i = 0; i < PQntuples(res); i++) {
+            if (strcmp(PQgetvalue(res, i, 0), wid) == 0)
+                j->warned = true;
+            else
+                j->exhausted = true;
         }
-        if (res != NULL)
-            PQclear(res);
-        if (j->ok) {
-            char wid[400], eid[400];
-            if (tg_quota_outbox_id(wid, sizeof(wid), false, j->kind, j->id, j->period_key) > 0 &&
-                tg_quota_outbox_id(eid, sizeof(eid), true, j->kind, j->id, j->period_key) > 0) {
-                const char *p2[2] = {wid, eid};
-                res = tg_db_exec(conn, "SELECT id FROM webhook_outbox WHERE id IN ($1, $2)", 2, p2);
-                if (res == NULL) {
-                    j->ok = false;
-                } else {
-                    for (int i = 0; i < PQntuples(res); i++) {
-                        if (strcmp(PQgetvalue(res, i, 0), wid) == 0)
-                            j->warned = true;
-                        else
-                            j->exhausted = true;
-                    }
-                    PQclear(res);
-                }
-            }
+        PQclear(res);
+    }
+    res = tg_db_exec(conn, "COMMIT", 0, NULL);
+    if (res == NULL)
+        return;
+    PQclear(res);
+    j->ok = ok;
+}
+
+static void on_init(void *arg, const struct tg_quota_result *res);
+static void queue_crossing(struct tg_request *r, char kind, const struct tg_req_quota *q,
+                           bool exhausted, int64_t used);
+
+static void rebuild_unlink(struct rebuild_job *j)
+{
+    for (struct rebuild_job **p = &rebuilds; *p != NULL; p = &(*p)->next) {
+        if (*p == j) {
+            *p = j->next;
+            return;
         }
     }
 }
 
-static void on_init(void *arg, const struct tg_quota_result *res);
-
-static void rebuild_back(void *arg)
+static void rebuild_free(struct rebuild_job *j)
 {
-    struct rebuild_job *j = arg;
-    struct reserve_op *op = j->op;
-    struct reserve_ctx *ctx = j->ctx;
+    while (j->waiters != NULL) {
+        struct rebuild_waiter *wt = j->waiters;
+        j->waiters = wt->next;
+        free(wt);
+    }
+    free(j);
+}
+
+/* One waiting request gets the rebuilt figure: init the counter (a no-op when another request
+ * or instance built it first), then reserve again. */
+static void rebuild_deliver(const struct rebuild_job *j, struct reserve_ctx *ctx,
+                            struct reserve_op *op)
+{
     struct tg_request *r = ctx->r;
     if (!j->ok || r->finished || r->client_gone) {
         if (!j->ok) {
             op->res.ok = false;
             op->res.redis = TG_REDIS_OK;
-            tg_log(TG_LOG_WARN, "quota rebuild from the ledger failed for %c:%s", j->kind, j->id);
         }
-        free(j);
         op_finished(ctx);
         return;
     }
@@ -388,11 +579,26 @@ static void rebuild_back(void *arg)
                             op) != 0) {
         op->res.ok = false;
         op->res.redis = TG_REDIS_NOT_CONNECTED;
-        free(j);
         op_finished(ctx);
-        return;
     }
-    free(j);
+}
+
+static void rebuild_back(void *arg)
+{
+    struct rebuild_job *j = arg;
+    rebuild_unlink(j);
+    if (!j->ok)
+        tg_log(TG_LOG_WARN, "quota rebuild from the ledger failed for %c:%s", j->kind, j->id);
+    /* detach the list first: a waiter's reply may start a new rebuild of the same subject */
+    struct rebuild_waiter *wt = j->waiters;
+    j->waiters = NULL;
+    while (wt != NULL) {
+        struct rebuild_waiter *next = wt->next;
+        rebuild_deliver(j, wt->ctx, wt->op);
+        free(wt);
+        wt = next;
+    }
+    rebuild_free(j);
 }
 
 static void rebuild_ledger_entry(void *conn, void *arg)
@@ -401,7 +607,7 @@ static void rebuild_ledger_entry(void *conn, void *arg)
     rebuild_ledger_fn(conn, arg);
     if (tg_worker_post(j->w, rebuild_back, j) != 0) {
         /* the worker is gone (shutdown): nothing can use the result */
-        free(j);
+        rebuild_free(j);
     }
 }
 
@@ -415,6 +621,14 @@ static void on_init(void *arg, const struct tg_quota_result *res)
         op_finished(ctx);
         return;
     }
+    /* a rebuilt figure can cross a threshold no alert covered yet (e.g. requests served
+     * while Redis was away): the same alerts as a settle */
+    if (res->code == TG_QUOTA_CODE_OK) {
+        if (res->crossed & TG_QUOTA_CROSSED_WARNING)
+            queue_crossing(op->r, op->kind, op->q, false, res->used);
+        if (res->crossed & TG_QUOTA_CROSSED_EXHAUSTED)
+            queue_crossing(op->r, op->kind, op->q, true, res->used);
+    }
     /* built (by us or by another instance): reserve again */
     reserve_subject(ctx, op);
 }
@@ -422,26 +636,47 @@ static void on_init(void *arg, const struct tg_quota_result *res)
 static void rebuild_subject(struct reserve_ctx *ctx, struct reserve_op *op)
 {
     struct tg_request *r = ctx->r;
-    struct rebuild_job *j = calloc(1, sizeof(*j));
-    if (j == NULL) {
+    const char *id = op->kind == 't' ? r->user.team_id : r->who.user_id;
+    struct rebuild_waiter *wt = calloc(1, sizeof(*wt));
+    if (wt == NULL) {
         op->res.ok = false;
         op_finished(ctx);
         return;
     }
-    j->ctx = ctx;
-    j->op = op;
+    wt->ctx = ctx;
+    wt->op = op;
+    for (struct rebuild_job *j = rebuilds; j != NULL; j = j->next) {
+        if (j->kind == op->kind && strcmp(j->id, id) == 0 &&
+            strcmp(j->period_key, op->q->bounds.key) == 0 && j->start_s == op->q->bounds.start_s) {
+            wt->next = j->waiters;
+            j->waiters = wt;
+            return;
+        }
+    }
+    struct rebuild_job *j = calloc(1, sizeof(*j));
+    if (j == NULL) {
+        free(wt);
+        op->res.ok = false;
+        op_finished(ctx);
+        return;
+    }
     j->w = r->w;
+    j->waiters = wt;
     j->kind = op->kind;
-    snprintf(j->id, sizeof(j->id), "%s", op->kind == 't' ? r->user.team_id : r->who.user_id);
+    snprintf(j->id, sizeof(j->id), "%s", id);
     snprintf(j->period_key, sizeof(j->period_key), "%s", op->q->bounds.key);
     j->start_s = op->q->bounds.start_s;
     j->reset_s = op->q->bounds.reset_s;
     j->since_ms = tg_now_ms();
     if (tg_ledger_run_after_flush(tg_app->ledger, rebuild_ledger_entry, j) != 0) {
-        free(j);
+        rebuild_free(j);
         op->res.ok = false;
         op_finished(ctx);
+        return;
     }
+    j->next = rebuilds;
+    rebuilds = j;
+    tg_metric_inc(&r->w->metrics.quota_rebuilds, 1);
 }
 
 static int subject_bounds(struct tg_req_quota *q, int period)
@@ -545,6 +780,7 @@ static void outbox_work(PGconn *conn, void *arg)
 static void outbox_done(void *arg)
 {
     free(arg);
+    tg_control_kick_webhooks(); /* deliver now rather than at the next poll */
 }
 
 static void queue_crossing(struct tg_request *r, char kind, const struct tg_req_quota *q,
@@ -567,7 +803,7 @@ static void queue_crossing(struct tg_request *r, char kind, const struct tg_req_
     char start[40], at[40];
     if (tg_quota_format_rfc3339(q->bounds.start_s, tg_app->tz, start, sizeof(start)) < 0)
         snprintf(start, sizeof(start), "1970-01-01T00:00:00Z");
-    if (tg_quota_format_rfc3339(tg_now_ms() / 1000, NULL, at, sizeof(at)) < 0)
+    if (tg_time_format_rfc3339(tg_now_ms(), at, sizeof(at)) < 0)
         snprintf(at, sizeof(at), "1970-01-01T00:00:00Z");
     int period = kind == 't' ? r->user.team_period : r->user.period;
     struct tg_buf b = {0};
@@ -627,7 +863,9 @@ static void settle_subject(struct tg_request *r, char kind, struct tg_req_quota 
     op->kind = kind;
     op->q = q;
     int64_t finish_ms = r->finished_at_us / 1000;
-    int64_t dedupe_ms = tg_now_ms() + (int64_t)tg_app->cfg.quota_reservation_ttl_s * 1000;
+    /* A settle is sent once; the marker only guards against a duplicate delivered late (a
+     * reconnect): two minutes, so Redis holds ~2 min of request ids, not the period's. */
+    int64_t dedupe_ms = 120 * 1000;
     r->pending++;
     if (tg_quota_settle_start(r->w->redis, prefix(), &s, &q->bounds, r->id, r->usage.total_tokens,
                               finish_ms, tg_app->cfg.quota_warn_percent, give_back, dedupe_ms,
