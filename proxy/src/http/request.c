@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "admin/admin_api.h"
 #include "core/json_scan.h"
 #include "core/log.h"
 #include "http/reply.h"
@@ -27,6 +28,9 @@ static const char *const status_names[] = {"ok", "upstream_error", "client_abort
 
 static void on_client_writable(void *arg);
 static void on_client_gone(void *arg);
+static void flush_out(struct tg_request *r);
+static bool stream_complete(const struct tg_request *r);
+static void schedule_stream_end(struct tg_request *r);
 static const struct tg_conn_owner_ops owner_ops = {on_client_writable, on_client_gone};
 
 static void after_credential(struct tg_request *r);
@@ -85,6 +89,8 @@ void tg_request_release(struct tg_request *r)
         tg_upstream_cancel(r->up);
         r->up = NULL;
     }
+    if (r->end_ev != NULL)
+        event_free(r->end_ev);
     tg_sse_cleanup(&r->sse);
     if (r->scan_active)
         tg_body_scan_cleanup(&r->scan);
@@ -214,14 +220,6 @@ void tg_request_finish(struct tg_request *r, enum tg_req_status status)
         tg_upstream_cancel(r->up);
         r->up = NULL;
     }
-    if (r->conn != NULL) {
-        /* the reply is complete and the server has taken the connection back (it may serve
-         * the next request or close while our settle is still pending): let go of it; if a
-         * reply were still open here, cut it rather than leave the client waiting */
-        if (r->conn->owner == r)
-            tg_conn_reply_abort(r->conn);
-        r->conn = NULL;
-    }
     if (r->state == TG_REQ_DRAIN) {
         r->w->drains_active--;
     }
@@ -246,14 +244,31 @@ void tg_request_finish(struct tg_request *r, enum tg_req_status status)
         /* the ledger row first: from here the bill is safe even from kill -9 */
         if (r->who.user_id[0] != '\0')
             tg_req_ledger_append(r);
-        tg_req_quota_settle(r);
     }
+    if (r->conn != NULL) {
+        /* only now the reply's last bytes (held back in r->out) and its end reach the client:
+         * a client that has its whole answer has its row in the ring */
+        if (r->end_reply && r->conn->owner == r) {
+            flush_out(r);
+            tg_conn_reply_end(r->conn);
+        }
+        /* the reply is complete and the server has taken the connection back (it may serve
+         * the next request or close while our settle is still pending): let go of it; if a
+         * reply were still open here, cut it rather than leave the client waiting */
+        if (r->conn != NULL && r->conn->owner == r)
+            tg_conn_reply_abort(r->conn);
+        r->conn = NULL;
+    }
+    if (r->is_metered)
+        tg_req_quota_settle(r);
     int sc = r->client_status / 100;
     tg_metric_inc(&r->w->metrics.requests[r->route < TG_METRIC_ROUTES ? r->route : 0]
                                          [sc >= 1 && sc <= 5 ? sc : 0],
                   1);
     tg_request_set_state(r, TG_REQ_DONE);
     log_request(r);
+    if (r->is_metered)
+        tg_admin_event_request(r);
     tg_request_release(r);
 }
 
@@ -269,7 +284,8 @@ static void add_quota_headers(struct tg_request *r)
     tg_conn_add_header(r->conn, "x-quota-limit-tokens", h.limit);
     tg_conn_add_header(r->conn, "x-quota-used-tokens", h.used);
     tg_conn_add_header(r->conn, "x-quota-remaining-tokens", h.remaining);
-    tg_conn_add_header(r->conn, "x-quota-reset", h.reset);
+    if (h.reset[0] != '\0')
+        tg_conn_add_header(r->conn, "x-quota-reset", h.reset);
     tg_conn_add_header(r->conn, "x-quota-state", h.state);
 }
 
@@ -949,10 +965,16 @@ static void on_up_data(void *arg, struct evbuffer *data)
     switch (r->mode) {
     case TG_MODE_SSE:
         relay_sse(r, data);
-        if (r->conn == NULL)
+        if (r->conn == NULL) {
             evbuffer_drain(r->out, evbuffer_get_length(r->out));
-        else
+        } else if (stream_complete(r)) {
+            /* the terminal event is held back in r->out: the stream ends (and the row is
+             * written before it goes out) when the upstream ends its body in this same read,
+             * else on the next loop turn, without waiting for the upstream */
+            schedule_stream_end(r);
+        } else {
             flush_out(r);
+        }
         return;
     case TG_MODE_SSE_ERROR: {
         size_t n = evbuffer_get_length(data);
@@ -978,7 +1000,13 @@ static void on_up_data(void *arg, struct evbuffer *data)
             }
         }
         if (r->conn != NULL) {
-            tg_conn_reply_send(r->conn, data);
+            /* the last byte stays in r->out until the ledger row is written (finish sends it) */
+            evbuffer_add_buffer(r->out, data);
+            size_t held = evbuffer_get_length(r->out);
+            if (held > 1) {
+                evbuffer_remove_buffer(r->out, data, held - 1);
+                tg_conn_reply_send(r->conn, data);
+            }
             if (r->up != NULL && tg_conn_out_pending(r->conn) > TG_CONN_HIGH_WATERMARK)
                 tg_upstream_pause(r->up);
         } else {
@@ -1042,22 +1070,59 @@ static void on_up_end(void *arg)
             (void)!tg_sse_finish(&r->sse, on_sse_event, &fc);
         if (evbuffer_get_length(r->raw) > 0)
             take_raw(r, evbuffer_get_length(r->raw), true);
-        flush_out(r);
         if (r->meter.saw_error && st == TG_STATUS_OK)
             st = TG_STATUS_UPSTREAM_ERROR;
-        if (r->conn != NULL)
-            tg_conn_reply_end(r->conn);
+        r->end_reply = true; /* r->out and the end go out after the ledger row */
         break;
     }
     case TG_MODE_SSE_ERROR:
         send_sse_error_as_json(r);
         break;
     default:
-        if (r->conn != NULL)
-            tg_conn_reply_end(r->conn);
+        r->end_reply = true;
         break;
     }
     tg_request_finish(r, st);
+}
+
+/* The stream is over for the client once its terminal event is relayed: `data: [DONE]` on
+ * chat and completions (clients ignore anything after it), the terminal event on Responses
+ * and Messages (which send no [DONE]). */
+static bool stream_complete(const struct tg_request *r)
+{
+    if (r->sse_passthrough || r->state == TG_REQ_DRAIN)
+        return false;
+    if (r->route == TG_ROUTE_RESPONSES || r->route == TG_ROUTE_MESSAGES)
+        return r->meter.saw_terminal && !r->meter.saw_error;
+    return r->meter.saw_done;
+}
+
+static void on_stream_end_ev(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct tg_request *r = arg;
+    if (r->finished)
+        return;
+    /* the upstream keeps its body open after the terminal event: don't wait for it (its
+     * connection is closed, not pooled) */
+    if (tg_sse_is_idle(&r->sse) && evbuffer_get_length(r->raw) > 0)
+        take_raw(r, evbuffer_get_length(r->raw), true);
+    r->end_reply = true;
+    tg_request_finish(r, TG_STATUS_OK);
+}
+
+static void schedule_stream_end(struct tg_request *r)
+{
+    if (r->end_ev == NULL) {
+        r->end_ev = evtimer_new(r->w->base, on_stream_end_ev, r);
+        if (r->end_ev == NULL) {
+            flush_out(r); /* out of memory: end when the upstream does */
+            return;
+        }
+    }
+    static const struct timeval now = {0, 0};
+    evtimer_add(r->end_ev, &now);
 }
 
 static void on_up_error(void *arg, enum tg_up_err_kind kind, const char *detail)

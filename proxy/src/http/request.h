@@ -52,6 +52,8 @@ struct tg_req_quota {
     bool need_init;  /* the period's hash was missing */
 };
 
+struct event;
+
 struct tg_request {
     struct tg_worker *w;     /* borrowed; outlives the request */
     struct tg_conn *conn;    /* borrowed; NULL once the client is gone */
@@ -59,6 +61,8 @@ struct tg_request {
     enum tg_req_state state; /* written only by tg_request_set_state() */
     unsigned pending;        /* async operations (Redis, db pool) still to call back */
     bool finished;           /* tg_request_finish() has run */
+    bool end_reply;          /* finish sends r->out and ends the reply after the ledger row */
+    struct event *end_ev;    /* a stream's end after its terminal event (lazily created) */
     bool client_gone;
     enum tg_req_status status;
 

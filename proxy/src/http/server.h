@@ -103,9 +103,11 @@ void tg_conn_set_owner(struct tg_conn *c, const struct tg_conn_owner_ops *ops, v
 const struct tg_http_header *tg_conn_header(const struct tg_conn *c, const char *name);
 /* Decoded value of a query parameter into dst (NUL-terminated). Returns length or -1. */
 ssize_t tg_conn_query_param(const struct tg_conn *c, const char *name, char *dst, size_t cap);
-/* Output buffer size above which a streaming handler should pause its source. */
-#define TG_CONN_HIGH_WATERMARK (256 * 1024)
-#define TG_CONN_LOW_WATERMARK  (64 * 1024)
+/* Output buffer size above which a streaming handler should pause its source, and below which
+ * it resumes. Small on purpose: 1 000 clients that stopped reading then pin at most ~32 MiB
+ * (the upstream waits in its own socket buffers meanwhile); see docs/benchmarks.md (T3). */
+#define TG_CONN_HIGH_WATERMARK (32 * 1024)
+#define TG_CONN_LOW_WATERMARK  (8 * 1024)
 
 /* ---- server life cycle (server.c) ---- */
 

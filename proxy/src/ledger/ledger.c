@@ -445,8 +445,13 @@ static enum pg_rc insert_tx(struct tg_ledger *l, const struct tg_ledger_row *row
     int64_t deadline = query_deadline(l);
     PGresult *res = next_result(l, deadline, &lost);
     if (res == NULL || PQresultStatus(res) != PGRES_COPY_IN) {
-        snprintf(errmsg, errlen, "COPY: %s",
-                 res ? PQresultErrorMessage(res) : "no answer from PostgreSQL");
+        if (res != NULL)
+            snprintf(errmsg, errlen, "COPY: %s", PQresultErrorMessage(res));
+        else if (lost)
+            snprintf(errmsg, errlen, "COPY: no answer from PostgreSQL within %u ms",
+                     l->cfg.query_timeout_ms);
+        else
+            snprintf(errmsg, errlen, "COPY: no answer from PostgreSQL");
         PQclear(res);
         while (!lost && (res = next_result(l, deadline, &lost)) != NULL)
             PQclear(res);
