@@ -20,10 +20,18 @@ struct thread_log {
     struct tg_buf pending; /* finished lines not yet written (buffered threads) */
     void (*arm)(void *);
     void *arm_arg;
+    /* "YYYY-MM-DDTHH:MM:SS" of ts_sec (UTC): gmtime_r runs once a second, not once a line */
+    time_t ts_sec;
+    bool ts_valid;
+    char ts_prefix[32];
+    size_t ts_prefix_len;
 };
 
 static pthread_key_t buf_key;
 static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
+/* this thread's state once allocated (pthread_getspecific is the authority; this saves the
+ * pthread_once + lookup on every call); cleared by buf_free when the thread exits */
+static __thread struct thread_log *cached_log;
 
 static void write_all(const char *p, size_t n)
 {
@@ -39,6 +47,7 @@ static void write_all(const char *p, size_t n)
 static void buf_free(void *p)
 {
     struct thread_log *t = p;
+    cached_log = NULL;
     if (t->pending.len > 0)
         write_all(t->pending.data, t->pending.len);
     tg_buf_cleanup(&t->line);
@@ -54,6 +63,8 @@ static void buf_key_init(void)
 static struct thread_log *thread_log(void)
 {
     static struct thread_log fallback; /* only if allocation fails */
+    if (cached_log != NULL)
+        return cached_log;
     pthread_once(&buf_once, buf_key_init);
     struct thread_log *t = pthread_getspecific(buf_key);
     if (t == NULL) {
@@ -63,6 +74,7 @@ static struct thread_log *thread_log(void)
             return &fallback;
         }
     }
+    cached_log = t;
     return t;
 }
 
@@ -98,17 +110,91 @@ bool tg_log_enabled(enum tg_log_level level)
     return level >= log_level;
 }
 
+/* Appends the n bytes at p; the caller has reserved room (tg_buf_reserve). */
+static void put_reserved(struct tg_buf *b, const char *p, size_t n)
+{
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+/* The formatting below is written out by hand (no printf family): one request line was ~20
+ * vsnprintf calls. Allocation failures leave the line short, as the tg_buf calls did. */
+
+static void put_bytes(struct tg_buf *b, const char *p, size_t n)
+{
+    if (tg_buf_reserve(b, n) == 0)
+        put_reserved(b, p, n);
+}
+
+static void put_str(struct tg_buf *b, const char *s)
+{
+    put_bytes(b, s, strlen(s));
+}
+
+/* "2026-11-22T06:57:33.123Z": the date and time of day are cached per second and thread. */
 static void put_ts(struct tg_buf *b)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char out[80];
-    snprintf(out, sizeof(out), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (int)(ts.tv_nsec / 1000000) % 1000);
-    (void)!tg_buf_puts(b, out);
+    struct thread_log *t = thread_log();
+    if (!t->ts_valid || t->ts_sec != ts.tv_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        int n = snprintf(t->ts_prefix, sizeof(t->ts_prefix), "%04d-%02d-%02dT%02d:%02d:%02d",
+                         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                         tm.tm_sec);
+        t->ts_prefix_len = n > 0 && (size_t)n < sizeof(t->ts_prefix) ? (size_t)n : 0;
+        t->ts_sec = ts.tv_sec;
+        t->ts_valid = true;
+    }
+    int ms = (int)(ts.tv_nsec / 1000000) % 1000;
+    char frac[5] = {'.', (char)('0' + ms / 100), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10),
+                    'Z'};
+    if (tg_buf_reserve(b, t->ts_prefix_len + sizeof(frac)) != 0)
+        return;
+    put_reserved(b, t->ts_prefix, t->ts_prefix_len);
+    put_reserved(b, frac, sizeof(frac));
+}
+
+/* Decimal of v (as "%lld"), into out[24]; returns its length. */
+static size_t fmt_i64(char out[24], int64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    size_t len = 0;
+    if (v < 0)
+        out[len++] = '-';
+    while (n > 0)
+        out[len++] = tmp[--n];
+    return len;
+}
+
+/* A JSON string: printable ASCII without '"' and '\\' is copied in one piece (every value of a
+ * request line); anything else goes through tg_json_escape, which gives the same bytes for
+ * such a string. */
+static void put_json_string(struct tg_buf *b, const char *val, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)val[i];
+        if (c < 0x20 || c >= 0x7F || c == '"' || c == '\\') {
+            (void)!tg_json_escape(b, val, n);
+            return;
+        }
+    }
+    if (tg_buf_reserve(b, n + 2) != 0)
+        return;
+    b->data[b->len++] = '"';
+    if (n > 0)
+        memcpy(b->data + b->len, val, n);
+    b->len += n;
+    b->data[b->len++] = '"';
+    b->data[b->len] = '\0';
 }
 
 static void put_text_value(struct tg_buf *b, const char *val, size_t n)
@@ -122,14 +208,17 @@ static void put_text_value(struct tg_buf *b, const char *val, size_t n)
 
 static void put_key(struct tg_logline *l, const char *key)
 {
+    size_t n = strlen(key);
+    if (tg_buf_reserve(l->b, n + 4) != 0)
+        return;
     if (log_format == TG_LOGF_JSON) {
-        (void)!tg_buf_puts(l->b, ",\"");
-        (void)!tg_buf_puts(l->b, key);
-        (void)!tg_buf_puts(l->b, "\":");
+        put_reserved(l->b, ",\"", 2);
+        put_reserved(l->b, key, n);
+        put_reserved(l->b, "\":", 2);
     } else {
-        (void)!tg_buf_puts(l->b, " ");
-        (void)!tg_buf_puts(l->b, key);
-        (void)!tg_buf_puts(l->b, "=");
+        put_reserved(l->b, " ", 1);
+        put_reserved(l->b, key, n);
+        put_reserved(l->b, "=", 1);
     }
 }
 
@@ -142,14 +231,23 @@ void tg_logline_begin(struct tg_logline *l, enum tg_log_level level, const char 
     l->b = &thread_log()->line;
     tg_buf_reset(l->b);
     if (log_format == TG_LOGF_JSON) {
-        (void)!tg_buf_puts(l->b, "{\"ts\":\"");
+        put_str(l->b, "{\"ts\":\"");
         put_ts(l->b);
-        (void)!tg_buf_printf(l->b, "\",\"level\":\"%s\",\"msg\":", level_names[level]);
-        (void)!tg_json_escape(l->b, msg, strlen(msg));
+        put_str(l->b, "\",\"level\":\"");
+        put_str(l->b, level_names[level]);
+        put_str(l->b, "\",\"msg\":");
+        put_json_string(l->b, msg, strlen(msg));
     } else {
         put_ts(l->b);
-        (void)!tg_buf_printf(l->b, " %-5s ", level_names[level]);
-        (void)!tg_buf_puts(l->b, msg);
+        /* " %-5s " */
+        const char *name = level_names[level];
+        size_t n = strlen(name);
+        char lv[16] = "       ";
+        if (n > sizeof(lv) - 2)
+            n = sizeof(lv) - 2;
+        memcpy(lv + 1, name, n);
+        put_bytes(l->b, lv, n < 5 ? 7 : n + 2);
+        put_str(l->b, msg);
     }
 }
 
@@ -159,7 +257,7 @@ void tg_logline_strn(struct tg_logline *l, const char *key, const char *val, siz
         return;
     put_key(l, key);
     if (log_format == TG_LOGF_JSON)
-        (void)!tg_json_escape(l->b, val, n);
+        put_json_string(l->b, val, n);
     else
         put_text_value(l->b, val, n);
 }
@@ -170,7 +268,7 @@ void tg_logline_str(struct tg_logline *l, const char *key, const char *val)
         if (!l->active)
             return;
         put_key(l, key);
-        (void)!tg_buf_puts(l->b, "null");
+        put_bytes(l->b, "null", 4);
         return;
     }
     tg_logline_strn(l, key, val, strlen(val));
@@ -181,7 +279,8 @@ void tg_logline_int(struct tg_logline *l, const char *key, int64_t val)
     if (!l->active)
         return;
     put_key(l, key);
-    (void)!tg_buf_printf(l->b, "%lld", (long long)val);
+    char d[24];
+    put_bytes(l->b, d, fmt_i64(d, val));
 }
 
 void tg_logline_bool(struct tg_logline *l, const char *key, bool val)
@@ -189,7 +288,7 @@ void tg_logline_bool(struct tg_logline *l, const char *key, bool val)
     if (!l->active)
         return;
     put_key(l, key);
-    (void)!tg_buf_puts(l->b, val ? "true" : "false");
+    put_str(l->b, val ? "true" : "false");
 }
 
 void tg_logline_raw(struct tg_logline *l, const char *key, const char *json, size_t n)
@@ -197,14 +296,14 @@ void tg_logline_raw(struct tg_logline *l, const char *key, const char *json, siz
     if (!l->active)
         return;
     put_key(l, key);
-    (void)!tg_buf_append(l->b, json, n);
+    put_bytes(l->b, json, n);
 }
 
 void tg_logline_end(struct tg_logline *l)
 {
     if (!l->active)
         return;
-    (void)!tg_buf_puts(l->b, log_format == TG_LOGF_JSON ? "}\n" : "\n");
+    put_str(l->b, log_format == TG_LOGF_JSON ? "}\n" : "\n");
     struct thread_log *t = thread_log();
     if (t->arm != NULL && tg_buf_append(&t->pending, l->b->data, l->b->len) == 0) {
         if (t->pending.len > 32768)

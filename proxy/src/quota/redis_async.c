@@ -1,6 +1,7 @@
 /* redis_async.c: hiredis async + libevent with exactly-once callbacks, time-outs, reconnect. */
 #include "quota/redis_async.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,8 +133,7 @@ const char *tg_redis_status_name(enum tg_redis_status st)
 
 static void cmd_free(struct cmd *c)
 {
-    if (c->evalsha)
-        redisFreeCommand(c->evalsha);
+    free(c->evalsha); /* from tg_redis_format_argv */
     free(c);
 }
 
@@ -696,6 +696,69 @@ int tg_redis_command_argv(struct tg_redis *r, tg_redis_cb cb, void *arg, int arg
     return command_formatted(r, cb, arg, buf, len);
 }
 
+/* Decimal digits of v into p (no NUL); returns the count. */
+static size_t put_uint(char *p, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++)
+        p[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static size_t digits(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 10) {
+        v /= 10;
+        n++;
+    }
+    return n;
+}
+
+int tg_redis_format_argv(char **out, int argc, const char **argv, const size_t *argvlen)
+{
+    *out = NULL;
+    if (argc <= 0 || argv == NULL)
+        return -1;
+    size_t total = 1 + digits((uint64_t)argc) + 2;
+    for (int i = 0; i < argc; i++) {
+        size_t len = argvlen ? argvlen[i] : strlen(argv[i]);
+        if (len > (size_t)INT_MAX)
+            return -1;
+        total += 1 + digits(len) + 2 + len + 2;
+        if (total > (size_t)INT_MAX)
+            return -1;
+    }
+    char *buf = malloc(total + 1);
+    if (buf == NULL)
+        return -1;
+    char *p = buf;
+    *p++ = '*';
+    p += put_uint(p, (uint64_t)argc);
+    *p++ = '\r';
+    *p++ = '\n';
+    for (int i = 0; i < argc; i++) {
+        size_t len = argvlen ? argvlen[i] : strlen(argv[i]);
+        *p++ = '$';
+        p += put_uint(p, len);
+        *p++ = '\r';
+        *p++ = '\n';
+        if (len > 0)
+            memcpy(p, argv[i], len);
+        p += len;
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    *p = '\0';
+    *out = buf;
+    return (int)total;
+}
+
 int tg_redis_evalsha(struct tg_redis *r, const struct tg_redis_script *s, int nkeys, int argc,
                      const char **argv, const size_t *argvlen, tg_redis_cb cb, void *arg)
 {
@@ -709,19 +772,20 @@ int tg_redis_evalsha(struct tg_redis *r, const struct tg_redis_script *s, int nk
     vl[0] = 7;
     v[1] = s->sha1;
     vl[1] = strlen(s->sha1);
-    vl[2] = (size_t)snprintf(nk, sizeof(nk), "%d", nkeys);
+    vl[2] = put_uint(nk, (uint64_t)nkeys);
     v[2] = nk;
     for (int i = 0; i < argc; i++) {
         v[3 + i] = argv[i];
         vl[3 + i] = argvlen ? argvlen[i] : strlen(argv[i]);
     }
+    /* formatted by hand: hiredis' redisFormatCommandArgv sprintf()s every argument's length */
     char *buf = NULL;
-    int len = redisFormatCommandArgv(&buf, argc + 3, v, vl);
+    int len = tg_redis_format_argv(&buf, argc + 3, v, vl);
     if (len < 0)
         return -1;
     struct cmd *c = cmd_new(r, cb, arg);
     if (c == NULL) {
-        redisFreeCommand(buf);
+        free(buf);
         return -1;
     }
     c->script = s;

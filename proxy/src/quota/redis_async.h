@@ -97,6 +97,14 @@ TG_MUST_CHECK int tg_redis_command(struct tg_redis *r, tg_redis_cb cb, void *arg
 TG_MUST_CHECK int tg_redis_command_argv(struct tg_redis *r, tg_redis_cb cb, void *arg, int argc,
                                         const char **argv, const size_t *argvlen);
 
+/* Formats a command in the Redis protocol (RESP), byte for byte as hiredis'
+ * redisFormatCommandArgv does, without printf. argvlen NULL = strlen. On success *out is a
+ * NUL-terminated malloc'd buffer the caller frees with free(), and the return value is its
+ * length; -1 (and *out NULL) when argc <= 0, the command exceeds INT_MAX bytes or out of
+ * memory. */
+TG_MUST_CHECK int tg_redis_format_argv(char **out, int argc, const char **argv,
+                                       const size_t *argvlen);
+
 /* A Lua script compiled into the binary. */
 struct tg_redis_script {
     const char *name; /* for logs */
