@@ -516,6 +516,7 @@ void tg_request_on_user(struct tg_request *r, int rc, const char *msg)
 /* Token estimate of the prompt (for the reservation and for counts without usage). */
 struct prompt_count {
     struct tg_token_counter tc;
+    enum tg_encoding enc; /* the model's */
     int64_t messages;
     int64_t ids;
 };
@@ -533,16 +534,22 @@ static void prompt_emit(void *arg, const char *p, size_t n, int part)
         /* segments are tokenised separately */
         pc->ids += tg_token_counter_finish(&pc->tc);
         tg_token_counter_cleanup(&pc->tc);
-        tg_token_counter_init(&pc->tc, TG_ENC_O200K);
+        tg_token_counter_init(&pc->tc, pc->enc);
     }
     if (n > 0)
         tg_token_counter_feed(&pc->tc, p, n);
 }
 
+/* A chat body is counted by tg_tokens_count_chat, the function `tollgate tokens --messages`
+ * prints (checked against the reference tokenizer), so an operator can redo the gateway's
+ * figure by hand; the other routes by what tg_inspect_prompt_text says the model reads. */
 static int64_t estimate_prompt(struct tg_request *r, const char *body, size_t len)
 {
-    struct prompt_count pc = {0};
-    r->enc = tg_tokenizer_for_model(r->info.model);
+    struct prompt_count pc = {.enc = tg_tokenizer_for_model(r->info.model)};
+    r->enc = pc.enc;
+    int64_t chat;
+    if (r->route == TG_ROUTE_CHAT && tg_tokens_count_chat(r->enc, body, len, &chat) == 0)
+        return chat;
     tg_token_counter_init(&pc.tc, r->enc);
     tg_inspect_prompt_text(r->route, body, len, prompt_emit, &pc);
     int64_t total = pc.ids + tg_token_counter_finish(&pc.tc);
@@ -659,6 +666,14 @@ static void count_text(void *arg, const char *p, size_t n)
 
 static void on_up_head(void *arg, const struct tg_http_response_head *h);
 static void on_up_data(void *arg, struct evbuffer *data);
+
+/* A piece of a non-streamed reply: usage and error capture, and the text to the counter. */
+static void scan_feed(struct tg_request *r, const char *p, size_t n)
+{
+    tg_body_scan_feed(&r->scan, p, n);
+    if (r->counter_active)
+        tg_reply_text_feed(&r->text, p, n);
+}
 static void on_up_end(void *arg);
 static void on_up_error(void *arg, enum tg_up_err_kind kind, const char *detail);
 static const struct tg_up_cbs up_cbs = {on_up_head, on_up_data, on_up_end, on_up_error};
@@ -814,6 +829,8 @@ static void on_up_head(void *arg, const struct tg_http_response_head *h)
     r->mode = TG_MODE_PASS;
     if (!encoded && r->is_metered) {
         tg_body_scan_init(&r->scan);
+        /* the reply's text is counted as it passes, for when the gateway reports no usage */
+        tg_reply_text_init(&r->text, r->route, count_text, &r->completion_counter);
         r->scan_active = true;
     }
     const struct tg_http_header *cl =
@@ -992,11 +1009,10 @@ static void on_up_data(void *arg, struct evbuffer *data)
             if (nvec <= 16) {
                 evbuffer_peek(data, -1, NULL, vs, nvec);
                 for (int i = 0; i < nvec; i++)
-                    tg_body_scan_feed(&r->scan, vs[i].iov_base, vs[i].iov_len);
+                    scan_feed(r, vs[i].iov_base, vs[i].iov_len);
             } else {
                 size_t n = evbuffer_get_length(data);
-                const char *p = (const char *)evbuffer_pullup(data, (ssize_t)n);
-                tg_body_scan_feed(&r->scan, p, n);
+                scan_feed(r, (const char *)evbuffer_pullup(data, (ssize_t)n), n);
             }
         }
         if (r->conn != NULL) {

@@ -5,6 +5,7 @@
 #include "core/common.h"
 #include "http/identity.h"
 #include "meter/body_scan.h"
+#include "meter/reply_text.h"
 #include "meter/inspect.h"
 #include "meter/sse.h"
 #include "meter/tokenizer/tokenizer.h"
@@ -102,13 +103,14 @@ struct tg_request {
     int64_t t_sent_us;
     struct tg_sse_parser sse;
     struct tg_stream_meter meter;
-    struct evbuffer *raw;     /* stream bytes not yet forwarded or dropped */
-    uint64_t raw_base;        /* stream offset of the first byte in raw */
-    uint64_t fed;             /* stream bytes fed to the parser */
-    bool sse_passthrough;     /* an oversized event: relay the rest unparsed */
-    struct evbuffer *out;     /* assembled bytes for the client */
-    struct evbuffer *errbody; /* TG_MODE_SSE_ERROR: the collected body (bounded) */
-    struct tg_body_scan scan; /* TG_MODE_PASS: usage and error capture */
+    struct evbuffer *raw;      /* stream bytes not yet forwarded or dropped */
+    uint64_t raw_base;         /* stream offset of the first byte in raw */
+    uint64_t fed;              /* stream bytes fed to the parser */
+    bool sse_passthrough;      /* an oversized event: relay the rest unparsed */
+    struct evbuffer *out;      /* assembled bytes for the client */
+    struct evbuffer *errbody;  /* TG_MODE_SSE_ERROR: the collected body (bounded) */
+    struct tg_body_scan scan;  /* TG_MODE_PASS: usage and error capture */
+    struct tg_reply_text text; /* TG_MODE_PASS: the model's text, to completion_counter */
     bool scan_active;
     struct tg_token_counter completion_counter;
     bool counter_active;
