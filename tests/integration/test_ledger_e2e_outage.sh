@@ -43,6 +43,10 @@ while [ $(($(date +%s) - t_stop)) -lt "$OUTAGE_S" ]; do
     sleep 0.5
 done
 during=$(($(load_completed load) - before))
+# the rows of the requests that completed last reach the spool at the ledger thread's next
+# flush (LEDGER_FLUSH_MS), a moment after the client saw its last byte
+spooled_all() { [ "$(metric tollgate_ledger_rows_spooled_total)" -ge "$during" ]; }
+wait_until 5 "the rows of the completed requests to reach the spool" spooled_all || true
 spooled=$(metric tollgate_ledger_rows_spooled_total)
 log "outage: $during requests completed; /readyz named postgresql in $named_pg samples; spool up to $max_bytes bytes in $max_files files; $spooled rows spooled; pg_up=$(metric tollgate_ledger_pg_up)"
 [ "$named_pg" -ge $((OUTAGE_S / 2)) ] || fail "/readyz did not name postgresql while it was down ($named_pg samples)"
