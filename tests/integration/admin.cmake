@@ -5,6 +5,7 @@ tg_integration_test(admin_auth COMMAND ${TG_INTEG_DIR}/test_admin_auth.sh TIMEOU
 tg_integration_test(admin_validation COMMAND ${TG_INTEG_DIR}/test_admin_validation.sh TIMEOUT 300)
 tg_integration_test(admin_users COMMAND ${TG_INTEG_DIR}/test_admin_users.sh TIMEOUT 300)
 tg_integration_test(admin_reports COMMAND ${TG_INTEG_DIR}/test_admin_reports.sh TIMEOUT 300)
+tg_integration_test(admin_teams COMMAND ${TG_INTEG_DIR}/test_admin_teams.sh TIMEOUT 300)
 tg_integration_test(admin_ledger COMMAND ${TG_INTEG_DIR}/test_admin_ledger.sh TIMEOUT 300)
 tg_integration_test(admin_multi COMMAND ${TG_INTEG_DIR}/test_admin_multi.sh TIMEOUT 300)
 tg_integration_test(admin_events COMMAND ${TG_INTEG_DIR}/test_admin_events.sh TIMEOUT 300)

@@ -41,6 +41,9 @@ seed_rows "$DB_URL" bob "" m-doc 5 $((LAST + 2000)) 60000 400000 100000 2
 seed_rows "$DB_URL" dave "" m-unpriced 3 $((LAST + 3000)) 60000 10 10 3
 adm_ok PUT /admin/api/users/ella/quota '{"limit_tokens":100}' >/dev/null
 seed_rows "$DB_URL" ella "" m-doc 1 $(($(now_ms) - 1000)) 1 80 10 4
+# teams: research (its quota is set by an example) with one member's usage, design without quota
+sql "INSERT INTO users (id, team_id) VALUES ('rita', 'research'), ('sam', 'design')" >/dev/null
+seed_rows "$DB_URL" rita research m-doc 2 $(($(now_ms) - 1000)) 1 100 50 5
 wait_until 10 "the chats' ledger rows" sql_is "$DB_URL" "SELECT count(*) FROM ledger WHERE model = 'gpt-4o-mini'" 3
 
 # ---- run each example and check what it did -------------------------------------------------------
@@ -57,6 +60,13 @@ check_user_detail() {
 }
 check_users_near_limit() {
     assert_eq "$(printf 'ella\t90\twarning')" "$(cat "$T/out/users-near-limit")" "users-near-limit"
+}
+check_teams_list() {
+    assert_eq "$(printf 'design\t1\t0\t\t0\tok\nresearch\t1\t300\t50000000\t0\tok')" "$(cat "$T/out/teams-list")" "teams-list"
+}
+check_team_detail() {
+    assert_eq '{"used":300,"limit":50000000,"members":[{"id":"rita","used_tokens":300}],"by_model":[{"model":"m-doc","total_tokens":300}]}' \
+        "$(cat "$T/out/team-detail")" "team-detail"
 }
 check_create_key() {
     local k; k=$(cat "$T/out/create-key")

@@ -9,6 +9,7 @@
 #include "core/buf.h"
 #include "core/json_scan.h"
 #include "http/identity.h"
+#include "quota/quota_math.h"
 
 struct tg_conn;
 struct tg_worker;
@@ -119,10 +120,46 @@ void tg_admin_format_time(int64_t ms, char dst[32]);
 /* Appends a JSON string (NULL → null). Returns 0 or -1. */
 TG_MUST_CHECK int tg_admin_json_str(struct tg_buf *b, const char *s);
 
-/* ---- handlers (admin_users.c, admin_reports.c, admin_export.c) ------------------------------- */
+/* ---- quota figures (admin_users.c; used by admin_teams.c too) ---------------------------------
+ */
+
+/* The current month, week and day (QUOTA_TIMEZONE) as SQL parameters $4..$9 (start, reset in
+ * Unix seconds), so that usage sums use exactly the periods the quota engine enforces. */
+struct tg_admin_periods {
+    struct tg_period_bounds b[4]; /* by enum tg_period */
+    char txt[6][24];
+};
+
+/* Fills p for now (worker thread). 0, or -1 (500 recorded). */
+TG_MUST_CHECK int tg_admin_periods_now(struct tg_admin_req *a, struct tg_admin_periods *p);
+/* The bounds of the period named `period` ("month", "week", "day", "none"; else month). */
+const struct tg_period_bounds *tg_admin_period_bounds(const struct tg_admin_periods *ps,
+                                                      const char *period);
+/* The default quota's SQL parameters $1, $2: QUOTA_DEFAULT_TOKENS as text into lim and
+ * QUOTA_PERIOD's name (static) into *per (TG_ADMIN_SQL_DEFAULTS prefers the quotas row). */
+void tg_admin_defaults_params(char lim[24], const char **per);
+/* Appends "limit_tokens", "period", "used_tokens", "remaining_tokens", "percent", "state",
+ * "period_start", "reset" (no braces) as /v1/quota computes them. Without has_limit (a team
+ * without a quota) limit_tokens and remaining_tokens are null, percent 0 and state "ok".
+ * Returns 0 or -1. */
+TG_MUST_CHECK int tg_admin_figures_json(struct tg_buf *b, bool has_limit, int64_t limit,
+                                        const char *period, int64_t used,
+                                        const struct tg_admin_periods *ps);
+/* Checks the {id} path parameter as a user or team id (SPEC §2) and copies it into dst[cap].
+ * 0, or -1 (400 recorded). */
+TG_MUST_CHECK int tg_admin_path_id(struct tg_admin_req *a, char *dst, size_t cap);
+/* Appends to a->out a JSON array of the users matching `where` (an SQL condition on users u
+ * that may use `arg` as $3), ordered by id, each as in GET /admin/api/users (with their own
+ * quota figures). Pool thread. 0, or -1 (error recorded). */
+TG_MUST_CHECK int tg_admin_users_json(struct tg_admin_req *a, PGconn *db, const char *where,
+                                      const char *arg, const struct tg_admin_periods *ps);
+
+/* ---- handlers (admin_users.c, admin_teams.c, admin_reports.c, admin_export.c) --------------- */
 
 void tg_admin_users_list(struct tg_admin_req *a);
 void tg_admin_user_get(struct tg_admin_req *a);
+void tg_admin_teams_list(struct tg_admin_req *a);
+void tg_admin_team_get(struct tg_admin_req *a);
 void tg_admin_quota_put(struct tg_admin_req *a);
 void tg_admin_default_quota_get(struct tg_admin_req *a);
 void tg_admin_key_create(struct tg_admin_req *a);
@@ -157,6 +194,25 @@ void tg_admin_ledger_csv(struct tg_admin_req *a);
 /* SQL: the to_char format of RFC 3339 UTC text with milliseconds:
  * "to_char(ts AT TIME ZONE 'UTC', " TG_ADMIN_SQL_TSFMT ")". */
 #define TG_ADMIN_SQL_TSFMT "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'"
+/* SQL: an expression as RFC 3339 UTC text with milliseconds (NULL stays NULL). */
+#define TG_ADMIN_SQL_TS(col) "to_char((" col ") AT TIME ZONE 'UTC', " TG_ADMIN_SQL_TSFMT ")"
+/* SQL: the start / reset of the period in column `period` (params $4..$9 of
+ * struct tg_admin_periods, Unix seconds). */
+#define TG_ADMIN_SQL_P_START                                                                       \
+    "CASE period WHEN 'month' THEN to_timestamp($4::bigint) WHEN 'week' THEN "                     \
+    "to_timestamp($6::bigint) WHEN 'day' THEN to_timestamp($8::bigint) "                           \
+    "ELSE '-infinity'::timestamptz END"
+#define TG_ADMIN_SQL_P_RESET                                                                       \
+    "CASE period WHEN 'month' THEN to_timestamp($5::bigint) WHEN 'week' THEN "                     \
+    "to_timestamp($7::bigint) WHEN 'day' THEN to_timestamp($9::bigint) "                           \
+    "ELSE 'infinity'::timestamptz END"
+/* SQL: a WITH item d (lim, per): the default quota, the quotas row, else QUOTA_DEFAULT_TOKENS /
+ * QUOTA_PERIOD ($1, $2). */
+#define TG_ADMIN_SQL_DEFAULTS                                                                      \
+    "d AS (SELECT COALESCE((SELECT q.limit_tokens FROM quotas q "                                  \
+    "                        WHERE q.subject_kind = 'default' AND q.subject_id = ''), $1::bigint) AS lim, " \
+    "             COALESCE((SELECT q.period FROM quotas q "                                        \
+    "                        WHERE q.subject_kind = 'default' AND q.subject_id = ''), $2::text) AS per)"
 /* clang-format on */
 
 #endif

@@ -1,5 +1,6 @@
 /* admin_users.c: users (list, detail, disable/enable), quotas (user, team, default) and
- * personal API keys (create, revoke) of the admin API. */
+ * personal API keys (create, revoke) of the admin API, and the quota figures and user rows
+ * admin_teams.c shares. */
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,14 +21,7 @@
 
 /* ---- quota periods ------------------------------------------------------------------------ */
 
-/* The current month, week and day (QUOTA_TIMEZONE) as SQL parameters $4..$9 (start, reset in
- * Unix seconds), so that usage sums use exactly the periods the quota engine enforces. */
-struct periods {
-    struct tg_period_bounds b[4]; /* by enum tg_period */
-    char txt[6][24];
-};
-
-static int periods_now(struct tg_admin_req *a, struct periods *p)
+int tg_admin_periods_now(struct tg_admin_req *a, struct tg_admin_periods *p)
 {
     int64_t now_s = tg_now_ms() / 1000;
     for (int i = 0; i < 4; i++) {
@@ -41,52 +35,47 @@ static int periods_now(struct tg_admin_req *a, struct periods *p)
     return 0;
 }
 
-/* clang-format off */
-/* SQL: the start / reset of the period in column `period` (params $4..$9, Unix seconds). */
-#define P_START                                                                                    \
-    "CASE period WHEN 'month' THEN to_timestamp($4::bigint) WHEN 'week' THEN "                     \
-    "to_timestamp($6::bigint) WHEN 'day' THEN to_timestamp($8::bigint) "                           \
-    "ELSE '-infinity'::timestamptz END"
-#define P_RESET                                                                                    \
-    "CASE period WHEN 'month' THEN to_timestamp($5::bigint) WHEN 'week' THEN "                     \
-    "to_timestamp($7::bigint) WHEN 'day' THEN to_timestamp($9::bigint) "                           \
-    "ELSE 'infinity'::timestamptz END"
-/* SQL: the default quota: the quotas row, else QUOTA_DEFAULT_TOKENS / QUOTA_PERIOD ($1, $2). */
-#define SQL_DEFAULTS                                                                               \
-    "d AS (SELECT COALESCE((SELECT q.limit_tokens FROM quotas q "                                  \
-    "                        WHERE q.subject_kind = 'default' AND q.subject_id = ''), $1::bigint) AS lim, " \
-    "             COALESCE((SELECT q.period FROM quotas q "                                        \
-    "                        WHERE q.subject_kind = 'default' AND q.subject_id = ''), $2::text) AS per)"
-#define TS(col) "to_char((" col ") AT TIME ZONE 'UTC', " TG_ADMIN_SQL_TSFMT ")"
-/* clang-format on */
+/* Short names for the shared SQL fragments of admin_internal.h. */
+#define P_START      TG_ADMIN_SQL_P_START
+#define P_RESET      TG_ADMIN_SQL_P_RESET
+#define SQL_DEFAULTS TG_ADMIN_SQL_DEFAULTS
+#define TS(col)      TG_ADMIN_SQL_TS(col)
 
-static void defaults_params(char lim[24], const char **per)
+void tg_admin_defaults_params(char lim[24], const char **per)
 {
     snprintf(lim, 24, "%lld", (long long)tg_app->cfg.quota_default_tokens);
     *per = tg_period_name((enum tg_period)tg_app->period);
 }
 
-static int period_index(const char *name)
+const struct tg_period_bounds *tg_admin_period_bounds(const struct tg_admin_periods *ps,
+                                                      const char *period)
 {
     enum tg_period p;
-    if (tg_period_parse(name, &p) != 0)
-        return (int)TG_PERIOD_MONTH;
-    return (int)p;
+    if (tg_period_parse(period, &p) != 0)
+        p = TG_PERIOD_MONTH;
+    return &ps->b[p];
 }
 
-/* "limit_tokens", "used_tokens", ... of one subject, computed as /v1/quota does. */
-static int figures_json(struct tg_buf *b, int64_t limit, const char *period, int64_t used,
-                        const struct periods *ps)
+int tg_admin_figures_json(struct tg_buf *b, bool has_limit, int64_t limit, const char *period,
+                          int64_t used, const struct tg_admin_periods *ps)
 {
-    const struct tg_period_bounds *pb = &ps->b[period_index(period)];
-    int64_t remaining = limit < 0 ? -1 : (used >= limit ? 0 : limit - used);
-    enum tg_quota_state st = tg_quota_state_of(used, limit, tg_app->cfg.quota_warn_percent);
-    int rc = tg_buf_printf(b,
+    const struct tg_period_bounds *pb = tg_admin_period_bounds(ps, period);
+    int rc;
+    if (has_limit) {
+        int64_t remaining = limit < 0 ? -1 : (used >= limit ? 0 : limit - used);
+        enum tg_quota_state st = tg_quota_state_of(used, limit, tg_app->cfg.quota_warn_percent);
+        rc = tg_buf_printf(b,
                            "\"limit_tokens\":%lld,\"period\":\"%s\",\"used_tokens\":%lld,"
-                           "\"remaining_tokens\":%lld,\"percent\":%d,\"state\":\"%s\","
-                           "\"period_start\":",
+                           "\"remaining_tokens\":%lld,\"percent\":%d,\"state\":\"%s\",",
                            (long long)limit, period, (long long)used, (long long)remaining,
                            tg_quota_percent(used, limit), tg_quota_state_name(st));
+    } else {
+        rc = tg_buf_printf(b,
+                           "\"limit_tokens\":null,\"period\":\"%s\",\"used_tokens\":%lld,"
+                           "\"remaining_tokens\":null,\"percent\":0,\"state\":\"%s\",",
+                           period, (long long)used, tg_quota_state_name(TG_QUOTA_OK));
+    }
+    rc |= tg_buf_puts(b, "\"period_start\":");
     char t[48];
     if (pb->reset_s != INT64_MAX &&
         tg_quota_format_rfc3339(pb->start_s, tg_app->tz, t, sizeof(t)) > 0)
@@ -112,8 +101,7 @@ static int64_t num(const PGresult *res, int row, int col)
     return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
-/* Checks the {id} path parameter as a user or team id (SPEC §2). */
-static int path_id(struct tg_admin_req *a, char *dst, size_t cap)
+int tg_admin_path_id(struct tg_admin_req *a, char *dst, size_t cap)
 {
     size_t n = 0;
     const char *id = tg_admin_match_param(&a->match, "id", &n);
@@ -161,12 +149,12 @@ struct users_job {
     const char *sort_sql;
     const char *order;
     int64_t limit, offset;
-    struct periods ps;
+    struct tg_admin_periods ps;
 };
 
 /* One user of a list or detail reply, from the columns of SQL_USERS_BASE. */
-static int user_json(struct tg_buf *b, const PGresult *res, int i, const struct periods *ps,
-                     bool with_figures)
+static int user_json(struct tg_buf *b, const PGresult *res, int i,
+                     const struct tg_admin_periods *ps, bool with_figures)
 {
     int rc = tg_buf_puts(b, "{\"id\":");
     rc |= tg_admin_json_str(b, val(res, i, 0));
@@ -188,7 +176,8 @@ static int user_json(struct tg_buf *b, const PGresult *res, int i, const struct 
     if (with_figures) {
         rc |= tg_buf_printf(b, ",\"quota_source\":\"%s\",",
                             PQgetvalue(res, i, 11)[0] == 't' ? "user" : "default");
-        rc |= figures_json(b, num(res, i, 9), PQgetvalue(res, i, 10), num(res, i, 12), ps);
+        rc |= tg_admin_figures_json(b, true, num(res, i, 9), PQgetvalue(res, i, 10),
+                                    num(res, i, 12), ps);
     }
     rc |= tg_buf_puts(b, "}");
     return rc;
@@ -199,7 +188,7 @@ static void users_work(PGconn *db, struct tg_admin_req *a)
     struct users_job *j = a->job;
     char lim[24], l[24], o[24];
     const char *per;
-    defaults_params(lim, &per);
+    tg_admin_defaults_params(lim, &per);
     snprintf(l, sizeof(l), "%lld", (long long)j->limit);
     snprintf(o, sizeof(o), "%lld", (long long)j->offset);
     const char *p[11] = {lim,
@@ -243,6 +232,32 @@ static void users_work(PGconn *db, struct tg_admin_req *a)
     a->status = 200;
 }
 
+int tg_admin_users_json(struct tg_admin_req *a, PGconn *db, const char *where, const char *arg,
+                        const struct tg_admin_periods *ps)
+{
+    char lim[24];
+    const char *per;
+    tg_admin_defaults_params(lim, &per);
+    const char *p[9] = {lim,        per,        arg,        ps->txt[0], ps->txt[1],
+                        ps->txt[2], ps->txt[3], ps->txt[4], ps->txt[5]};
+    char sql[4096];
+    snprintf(sql, sizeof(sql), SQL_USERS_BASE "ORDER BY id", where);
+    PGresult *res = tg_admin_exec(a, db, sql, 9, p);
+    if (res == NULL)
+        return -1;
+    int rc = tg_buf_puts(&a->out, "[");
+    for (int i = 0; i < PQntuples(res); i++) {
+        if (i > 0)
+            rc |= tg_buf_puts(&a->out, ",");
+        rc |= user_json(&a->out, res, i, ps, true);
+    }
+    rc |= tg_buf_puts(&a->out, "]");
+    PQclear(res);
+    if (rc != 0)
+        return tg_admin_fail(a, 500, NULL, "internal", "Out of memory.");
+    return 0;
+}
+
 void tg_admin_users_list(struct tg_admin_req *a)
 {
     static const struct {
@@ -268,7 +283,7 @@ void tg_admin_users_list(struct tg_admin_req *a)
         tg_admin_query_choice(a, "sort", "id email name created_at last_seen used_tokens percent",
                               "id", &sort) != 0 ||
         tg_admin_query_choice(a, "order", "asc desc", "", &order) != 0 ||
-        periods_now(a, &j->ps) != 0) {
+        tg_admin_periods_now(a, &j->ps) != 0) {
         tg_admin_finish(a);
         return;
     }
@@ -297,7 +312,7 @@ struct user_job {
     char id[TG_ADMIN_PARAM_MAX + 1];
     bool has_from, has_to;
     int64_t from_ms, to_ms;
-    struct periods ps;
+    struct tg_admin_periods ps;
 };
 
 /* clang-format off */
@@ -348,7 +363,7 @@ static void user_work(PGconn *db, struct tg_admin_req *a)
     struct user_job *j = a->job;
     char lim[24];
     const char *per;
-    defaults_params(lim, &per);
+    tg_admin_defaults_params(lim, &per);
     const char *p[9] = {lim,          per,          j->id,        j->ps.txt[0], j->ps.txt[1],
                         j->ps.txt[2], j->ps.txt[3], j->ps.txt[4], j->ps.txt[5]};
     char sql[4096];
@@ -369,8 +384,8 @@ static void user_work(PGconn *db, struct tg_admin_req *a)
     rc |= tg_buf_printf(b, ",\"quota\":{\"source\":\"%s\",",
                         PQgetvalue(res, 0, 11)[0] == 't' ? "user" : "default");
     const char *period = PQgetvalue(res, 0, 10);
-    const struct tg_period_bounds *pb = &j->ps.b[period_index(period)];
-    rc |= figures_json(b, num(res, 0, 9), period, num(res, 0, 12), &j->ps);
+    const struct tg_period_bounds *pb = tg_admin_period_bounds(&j->ps, period);
+    rc |= tg_admin_figures_json(b, true, num(res, 0, 9), period, num(res, 0, 12), &j->ps);
     rc |= tg_buf_puts(b, "},\"team_quota\":");
     char team[256] = "";
     if (!PQgetisnull(res, 0, 3))
@@ -388,7 +403,8 @@ static void user_work(PGconn *db, struct tg_admin_req *a)
             rc |= tg_buf_puts(b, "{\"team_id\":");
             rc |= tg_admin_json_str(b, team);
             rc |= tg_buf_puts(b, ",");
-            rc |= figures_json(b, num(res, 0, 0), PQgetvalue(res, 0, 1), num(res, 0, 2), &j->ps);
+            rc |= tg_admin_figures_json(b, true, num(res, 0, 0), PQgetvalue(res, 0, 1),
+                                        num(res, 0, 2), &j->ps);
             rc |= tg_buf_puts(b, "}");
         }
         PQclear(res);
@@ -437,9 +453,9 @@ void tg_admin_user_get(struct tg_admin_req *a)
     struct user_job *j = tg_admin_job_new(a, sizeof(*j));
     if (j == NULL)
         return;
-    if (path_id(a, j->id, sizeof(j->id)) != 0 ||
+    if (tg_admin_path_id(a, j->id, sizeof(j->id)) != 0 ||
         tg_admin_query_range(a, &j->has_from, &j->from_ms, &j->has_to, &j->to_ms) != 0 ||
-        periods_now(a, &j->ps) != 0) {
+        tg_admin_periods_now(a, &j->ps) != 0) {
         tg_admin_finish(a);
         return;
     }
@@ -475,7 +491,7 @@ static int quota_reply(struct tg_admin_req *a, PGconn *db, const char *kind, con
 {
     char lim[24];
     const char *per;
-    defaults_params(lim, &per);
+    tg_admin_defaults_params(lim, &per);
     const char *p[4] = {lim, per, kind, id};
     PGresult *res = tg_admin_exec(a, db, SQL_QUOTA_REPLY, 4, p);
     if (res == NULL)
@@ -576,7 +592,7 @@ void tg_admin_quota_put(struct tg_admin_req *a)
               : a->route->op == TG_ADMIN_TEAM_QUOTA_PUT ? "team"
                                                         : "default";
     struct tg_jv root, v;
-    if ((strcmp(j->kind, "default") != 0 && path_id(a, j->id, sizeof(j->id)) != 0) ||
+    if ((strcmp(j->kind, "default") != 0 && tg_admin_path_id(a, j->id, sizeof(j->id)) != 0) ||
         tg_admin_body_object(a, "limit_tokens period", false, &root) != 0) {
         tg_admin_finish(a);
         return;
@@ -701,7 +717,7 @@ void tg_admin_key_create(struct tg_admin_req *a)
         return;
     a->free_fn = key_job_free;
     struct tg_jv root, v;
-    if (path_id(a, j->user, sizeof(j->user)) != 0 ||
+    if (tg_admin_path_id(a, j->user, sizeof(j->user)) != 0 ||
         tg_admin_body_object(a, "name", true, &root) != 0) {
         tg_admin_finish(a);
         return;
@@ -873,7 +889,8 @@ void tg_admin_user_set_disabled(struct tg_admin_req *a)
         return;
     j->disabled = a->route->op == TG_ADMIN_USER_DISABLE;
     struct tg_jv root;
-    if (path_id(a, j->id, sizeof(j->id)) != 0 || tg_admin_body_object(a, "", true, &root) != 0) {
+    if (tg_admin_path_id(a, j->id, sizeof(j->id)) != 0 ||
+        tg_admin_body_object(a, "", true, &root) != 0) {
         tg_admin_finish(a);
         return;
     }
