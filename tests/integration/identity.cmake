@@ -8,3 +8,7 @@ tg_integration_test(identity_admin COMMAND ${TG_INTEG_DIR}/test_identity_admin.s
 tg_integration_test(identity_cache COMMAND ${TG_INTEG_DIR}/test_identity_cache.sh TIMEOUT 300)
 # hammers two instances while revoking: timing-sensitive (1 s), so never beside other tests
 tg_integration_test(identity_apikey COMMAND ${TG_INTEG_DIR}/test_identity_apikey.sh TIMEOUT 300 SERIAL)
+# the JWT cache seen in /metrics (hits, misses, the AUTH_CACHE_ENTRIES bound); warm users served
+# with the users table locked (no database round trip in the steady state)
+tg_integration_test(identity_cache_metrics COMMAND ${TG_INTEG_DIR}/test_identity_cache_metrics.sh TIMEOUT 300)
+tg_integration_test(identity_nodb COMMAND ${TG_INTEG_DIR}/test_identity_nodb.sh TIMEOUT 300)

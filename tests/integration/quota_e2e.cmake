@@ -7,3 +7,8 @@ endforeach()
 foreach(t concurrency failmode)
   tg_integration_test(quota_${t} COMMAND ${TG_INTEG_DIR}/test_quota_${t}.sh TIMEOUT 300 SERIAL)
 endforeach()
+# reservation size and cap; notice never billed without usage; a team block releases the member's
+# reservation; the estimate-vs-usage disagreement metric (issue 9 §3)
+foreach(t reserve notice_nousage team_release estimate_metric)
+  tg_integration_test(quota_${t} COMMAND ${TG_INTEG_DIR}/test_quota_${t}.sh TIMEOUT 300)
+endforeach()
