@@ -1,14 +1,25 @@
 #!/usr/bin/env bash
 # make run: local PostgreSQL + Redis with data under .run/, migrations, the demo upstream when
 # UPSTREAM_URL is unset, then tollgate in the foreground. Ctrl-C stops everything.
+#
+#   scripts/run.sh [BUILD_DIR]   BUILD_DIR relative to the project (default build) or absolute
+#
+# Overrides (for running several side by side, e.g. in tests); the defaults are those of make run:
+#   TOLLGATE_RUN_DIR            data folder (default .run/)
+#   TOLLGATE_RUN_PORT           preferred tollgate port (default 8080; TOLLGATE_LISTEN wins)
+#   TOLLGATE_RUN_PGPORT         preferred PostgreSQL port (default 55432)
+#   TOLLGATE_RUN_REDISPORT      preferred Redis port (default 56379)
+#   TOLLGATE_RUN_UPSTREAM_PORT  preferred demo upstream port (default 54000)
+# A preferred port that is taken is replaced by the next free one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 BUILD=${1:-build}
 RUN=${TOLLGATE_RUN_DIR:-$ROOT/.run}
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-TOLLGATE=$ROOT/$BUILD/proxy/tollgate
-FAKE=$ROOT/$BUILD/tests/fake_upstream/fake_upstream
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+TOLLGATE=$BUILD/proxy/tollgate
+FAKE=$BUILD/tests/fake_upstream/fake_upstream
 
 die() { echo "make run: $*" >&2; exit 1; }
 [ -x "$TOLLGATE" ] || die "$TOLLGATE is not built"
@@ -77,7 +88,7 @@ export REDIS_URL="redis://127.0.0.1:$REDISPORT/0"
 # --- upstream
 if [ -z "${UPSTREAM_URL:-}" ]; then
     [ -x "$FAKE" ] || die "$FAKE is not built"
-    UPORT=$(pick_port 54000)
+    UPORT=$(pick_port "${TOLLGATE_RUN_UPSTREAM_PORT:-54000}")
     # a little delay between chunks so the streaming is visible
     "$FAKE" --listen "127.0.0.1:$UPORT" --default-delay-ms 40 >"$RUN/log/demo-upstream.log" 2>&1 &
     PIDS+=($!)
