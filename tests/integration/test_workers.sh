@@ -2,9 +2,8 @@
 # Issue 2 §3: TOLLGATE_WORKERS event-loop threads, one SO_REUSEPORT listening socket per worker,
 # and new client connections spread over the workers.
 #
-# Worker threads are not named (only the ledger thread is, "tg-ledger"), so the event loops are
-# counted as the threads parked in epoll_wait when idle: the workers plus the control thread.
-# Nothing exposes a worker id per request either, so the spread is measured through the
+# The event-loop threads are named tg-worker-N (and tg-control, tg-ledger), and each worker
+# also shows as a thread parked in epoll_wait when idle. Nothing exposes a worker id per request either, so the spread is measured through the
 # per-worker upstream keep-alive pool: sequential requests handled by one worker reuse its one
 # upstream connection (checked here with 1 worker), so the number of upstream connections the
 # fake upstream accepted is the number of workers that served requests.
@@ -14,6 +13,8 @@ AUTH=(-H "Authorization: Bearer $SERVICE_KEY" -H "X-Tollgate-User: workers-user"
 B='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
 
 threads() { ls "/proc/$1/task" | wc -l; }
+# thread names of $1, sorted, one line
+names() { cat /proc/"$1"/task/*/comm | grep '^tg-' | sort | tr '\n' ' '; }
 # threads of $1 whose current system call is epoll_wait (232) or epoll_pwait (281) (x86_64)
 epoll_threads() {
     local n=0 t
@@ -54,6 +55,7 @@ start_tollgate tg1 TOLLGATE_SERVICE_KEY=$SERVICE_KEY TOLLGATE_WORKERS=1
 P1=$TG_PID
 assert_eq 1 "$(listeners "$P1" "$TG_PORT")" "1 worker: listening sockets"
 wait_until 10 "1 worker: idle event loops (worker + control)" test "$(epoll_threads "$P1")" = 2
+assert_eq "tg-control tg-ledger tg-worker-0 " "$(names "$P1")" "1 worker: named threads"
 N1=$(threads "$P1")
 reset_fake
 requests 50
@@ -70,9 +72,9 @@ grep -q '"workers":3' "$TG_LOG" || fail "start line does not say 3 workers: $(he
 assert_eq 3 "$(listeners "$P3" "$TG_PORT")" "3 workers: listening sockets"
 [ "$(ss -Hltn "sport = :$TG_PORT" | wc -l)" = 3 ] || fail "other listeners on $TG_PORT"
 wait_until 10 "3 workers: idle event loops (3 workers + control)" test "$(epoll_threads "$P3")" = 4
+assert_eq "tg-control tg-ledger tg-worker-0 tg-worker-1 tg-worker-2 " "$(names "$P3")" "3 workers: named threads"
 N3=$(threads "$P3")
 assert_eq 2 "$((N3 - N1))" "threads added by 2 more workers ($N1 with 1 worker, $N3 with 3)"
-grep -qx tg-ledger /proc/"$P3"/task/*/comm || fail "no tg-ledger thread"
 
 # ---- 200 sequential new connections are spread over more than one worker
 reset_fake

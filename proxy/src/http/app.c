@@ -315,6 +315,9 @@ int tg_app_run(void)
             fprintf(stderr, "cannot start worker threads\n");
             return 1;
         }
+        char name[16]; /* top and ps -L show which loop is busy */
+        snprintf(name, sizeof(name), "tg-worker-%d", i % 1000); /* ≤ 256 workers */
+        pthread_setname_np(tg_app->workers[i].thread, name);
     }
     {
         struct tg_logline l;

@@ -555,6 +555,7 @@ int tg_control_start(int wait_jwks_ms, char *err, size_t errlen)
         snprintf(err, errlen, "cannot start the control thread");
         return -1;
     }
+    pthread_setname_np(ctl.thread, "tg-control");
     ctl.running = true;
     if (ctl.has_jwks_url && wait_jwks_ms > 0) {
         struct timespec ts;
