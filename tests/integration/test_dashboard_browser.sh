@@ -4,9 +4,10 @@
 # dashboard-static/ directory, with users and ledger rows made by real requests through tollgate.
 # The browser side signs in (401 / 403 shown), checks the users' figures, sets a quota, disables
 # a user, creates / copies / revokes a key, watches the live feed, runs the usage report and the
-# CSV download, adds a price, sets the default and a team quota, reads the audit log and a user's
-# own view, with no console error and no CSP violation. This side then checks the lasting
-# effects with curl. Needs /usr/bin/chromium (apt-get install chromium) and tests/node/install.sh.
+# CSV download, adds a price, sets the default quota, lists the teams (limit, usage, members) and
+# sets a team's quota from its row, reads the audit log and a user's own view, with no console
+# error and no CSP violation. This side then checks the lasting effects with curl. Needs
+# /usr/bin/chromium (apt-get install chromium) and tests/node/install.sh.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_admin.sh"
 
@@ -33,7 +34,22 @@ seed() { # USER PROMPT,COMPLETION COUNT
 seed alice 1000,234 3
 seed bob 5000,1000 2
 seed carol 100,23 1
-wait_until 10 "six ledger rows" sql_is "$DB_URL" "SELECT count(*) FROM ledger" 6
+# team members through a JWT's team claim: research = dana 2 x 1,250 + erin 1 x 700, ops = frank
+seed_team() { # USER TEAM PROMPT,COMPLETION COUNT
+    local tok
+    tok=$(jwt "{\"sub\":\"$1\",\"team\":\"$2\"}")
+    for _ in $(seq 1 "$4"); do
+        assert_eq 200 "$(curl -s -o /dev/null -w '%{http_code}' "$TG_URL/v1/chat/completions" \
+            -H "Authorization: Bearer $tok" -H 'Content-Type: application/json' \
+            -H "x-fake-usage: $3" -d "$CHAT_BODY")" "request of $1 ($2)"
+    done
+}
+seed_team dana research 1000,250 2
+seed_team erin research 500,200 1
+seed_team frank ops 10,5 1
+wait_until 10 "ten ledger rows" sql_is "$DB_URL" "SELECT count(*) FROM ledger" 10
+assert_eq "research:3200 ops:15" "$(adm_ok GET '/admin/api/teams?sort=used_tokens' |
+    jq -r '[.data[] | "\(.id):\(.used_tokens)"] | join(" ")')" "the teams' usage"
 
 RESULT="$T/result.json"
 SHOT=${DASH_SCREENSHOT:-/tmp/dash.png}
@@ -54,6 +70,8 @@ out=$(adm_ok GET /admin/api/users/bob)
 [ "$(echo "$out" | jq -r --arg id "$KEY_ID" '.keys[] | select(.id == $id) | .revoked_at != null')" = true ] ||
     fail "key not revoked: $out"
 assert_eq 2000000 "$(adm_ok GET /admin/api/quota/default | jq -r .limit_tokens)" "default quota"
+assert_eq "3500 team 91 warning" "$(adm_ok GET /admin/api/teams/research |
+    jq -r '"\(.limit_tokens) \(.quota_source) \(.percent) \(.state)"')" "research's quota set in the browser"
 assert_eq "3 2030-01-02" "$(adm_ok GET '/admin/api/prices?model=gpt-4o' |
     jq -r '.data[0] | "\(.input_usd_per_mtok | tonumber) \(.effective_from[0:10])"')" "price added"
 for a in quota.set user.disable key.create key.revoke price.set; do

@@ -2,7 +2,8 @@
 // playwright-core against a running tollgate seeded by tests/integration/test_dashboard_browser.sh:
 // sign-in errors (401, 403), the users list and its figures, quota / disable / key actions checked
 // through the API and real requests, the live feed, the usage report and CSV, prices, audit,
-// quotas, a user's own view, sign-out; fails on any console error, page error or CSP violation.
+// the default quota, the teams (limit, usage, search, members, a team's quota), a user's own
+// view, sign-out; fails on any console error, page error or CSP violation.
 //
 // usage: node dashboard_browser.mjs TG_URL ADMIN_KEY SERVICE_KEY SCREENSHOT RESULT_JSON
 import { readFile, writeFile } from 'node:fs/promises';
@@ -194,8 +195,10 @@ try {
   await waitText('#users-summary', `of ${nf.format(listed.total)} users`);
   await page.click('button[data-sort=used_tokens]');
   await until(async () => (await page.locator('th[aria-sort=descending] button[data-sort=used_tokens]').count()) === 1, 'sorted by usage');
+  const byUsage = (await apiOk('GET', '/admin/api/users?limit=1000&sort=used_tokens&order=desc')).data.map((u) => u.id);
+  assert.deepEqual(byUsage.filter((id) => id in seeded), ['bob', 'alice', 'carol'], 'the API sorts by usage');
   await until(
-    async () => JSON.stringify(await page.locator('#users-table tbody tr').evaluateAll((rs) => rs.map((r) => r.dataset.user))) === JSON.stringify(['bob', 'alice', 'carol']),
+    async () => JSON.stringify(await page.locator('#users-table tbody tr').evaluateAll((rs) => rs.map((r) => r.dataset.user))) === JSON.stringify(byUsage),
     'users by usage, descending',
   );
 
@@ -335,9 +338,9 @@ try {
   assert.match(dl.suggestedFilename(), /^ledger-\d{4}-\d{2}-01-to-\d{4}-\d{2}-01\.csv$/);
   await flashOk('Ledger CSV downloaded');
 
-  /* ---- quotas page: default and team ---- */
+  /* ---- quotas page: default quota; teams with limit, usage, members; a team's quota ---- */
   step = 'quotas';
-  await go('#/quotas', '#default-current');
+  await go('#/quotas', '#teams-table');
   await page.fill('#default-limit', '2000000');
   await page.selectOption('#default-period', 'month');
   await page.click('#default-save');
@@ -346,13 +349,67 @@ try {
   const def = await apiOk('GET', '/admin/api/quota/default');
   assert.equal(def.limit_tokens, 2000000, 'default quota through the API');
   await waitText('#default-current', 'set here');
-  await page.fill('#team-id', 'research');
-  await page.fill('#team-limit', '50000');
+
+  step = 'teams list';
+  const teamRow = (id) => `#teams-table tr[data-team="${id}"]`;
+  const teamsBefore = await apiOk('GET', '/admin/api/teams?limit=1000');
+  assert.deepEqual(teamsBefore.data.map((t) => t.id), ['ops', 'research'], 'the seeded teams');
+  await waitText('#teams-summary', `All ${teamsBefore.total} teams`);
+  for (const t of teamsBefore.data) {
+    assert.equal(await text(`${teamRow(t.id)} td[data-col=members]`), nf.format(t.member_count), `${t.id}: members`);
+    assert.equal(await text(`${teamRow(t.id)} td[data-col=used]`), nf.format(t.used_tokens), `${t.id}: used`);
+    assert.equal(await text(`${teamRow(t.id)} td[data-col=limit]`), 'no quota', `${t.id}: limit`);
+    assert.equal(await text(`${teamRow(t.id)} td[data-col=state]`), 'ok', `${t.id}: state`);
+  }
+  const research0 = teamsBefore.data.find((t) => t.id === 'research');
+  assert.deepEqual([research0.member_count, research0.used_tokens, research0.limit_tokens], [2, 2 * 1250 + 700, null], 'research before');
+  await page.fill('#teams-q', 'RES');
+  await waitText('#teams-summary', 'All 1 team');
+  assert.deepEqual(await page.locator('#teams-table tbody tr').evaluateAll((rs) => rs.map((r) => r.dataset.team)), ['research']);
+  await page.fill('#teams-q', 'nothing-like-this');
+  await waitText('#teams-summary', 'No team matches');
+  await page.fill('#teams-q', '');
+  await waitText('#teams-summary', `All ${teamsBefore.total} teams`);
+
+  step = 'team detail';
+  await page.click(`${teamRow('research')} a`);
+  await page.locator('#team-detail[data-team="research"]').waitFor();
+  await waitText('#team-detail [data-fig=limit]', 'no team quota');
+  const detail0 = await apiOk('GET', '/admin/api/teams/research');
+  const memberRows = await page.locator('#team-members tbody tr').evaluateAll((rs) => rs.map((r) => r.innerText.replace(/\s+/g, ' ').trim()));
+  assert.deepEqual(detail0.members.map((m) => m.id), ['dana', 'erin'], 'research members through the API');
+  assert.equal(memberRows.length, 2, `two member rows: ${JSON.stringify(memberRows)}`);
+  detail0.members.forEach((m, i) => {
+    assert.ok(memberRows[i].startsWith(m.id) && memberRows[i].includes(nf.format(m.used_tokens)), `member ${i}: ${memberRows[i]} vs ${m.id} ${m.used_tokens}`);
+  });
+  assert.ok(memberRows[0].includes('2,500') && memberRows[1].includes('700'), 'the members’ own usage');
+  await waitText('#team-models tbody tr', 'gpt-4o-mini');
+  assert.ok((await text('#team-models tbody tr')).includes(nf.format(3200)), 'research by model');
+  await page.reload();
+  await page.locator('#team-detail[data-team="research"]').waitFor();
+  assert.match(page.url(), /#\/quotas\?team=research$/, 'the open team is in the URL');
+
+  step = 'team quota';
+  await page.click('button[data-edit="research"]');
+  assert.equal(await page.inputValue('#team-id'), 'research', 'the row fills the form');
+  await page.fill('#team-limit', '3500');
   await page.click('#team-save');
   await confirm();
-  await waitText('#team-result', 'Team research: 50,000 tokens per month');
+  await waitText('#team-result', 'Team research: 3,500 tokens per month');
+  await flashOk('Team research');
+  const research1 = await apiOk('GET', '/admin/api/teams/research');
+  assert.deepEqual([research1.limit_tokens, research1.quota_source, research1.period], [3500, 'team', 'month'], 'team quota through the API');
+  assert.equal(research1.state, 'warning', '3,200 of 3,500 is past the warning threshold');
+  await waitText(`${teamRow('research')} td[data-col=limit]`, nf.format(research1.limit_tokens));
+  await waitText(`${teamRow('research')} td[data-col=percent]`, `${research1.percent} %`);
+  await waitText(`${teamRow('research')} td[data-col=state]`, 'warning');
+  assert.equal(await text(`${teamRow('research')} td[data-col=used]`), nf.format(research1.used_tokens));
+  assert.equal(await text(`${teamRow('ops')} td[data-col=limit]`), 'no quota', 'the other team unchanged');
+  await waitText('#team-detail [data-fig=limit]', '3,500 tokens per month');
+  await waitText('#team-detail h2 .badge', 'warning');
   const audit = await apiOk('GET', '/admin/api/audit?target=team:research&action=quota.set');
-  assert.equal(audit.data[0].after.limit_tokens, 50000, 'team quota audited');
+  assert.equal(audit.data[0].after.limit_tokens, 3500, 'team quota audited');
+  await assertNoInline('the quotas page');
 
   /* ---- audit page ---- */
   step = 'audit';
