@@ -476,6 +476,40 @@ static void test_counter_tail_cap(void **state)
     free(s);
 }
 
+/* A counter that met long pre-tokens gives their memory back: an open stream holds little. */
+static void test_counter_keeps_little(void **state)
+{
+    (void)state;
+    /* what the benchmark's slow streams send: 1 000-byte words, then one of 100 KB */
+    size_t n = 20 * 1001 + 100000 + 4, at = 0;
+    char *text = malloc(n);
+    assert_non_null(text);
+    struct tg_token_counter c;
+    tg_token_counter_init(&c, TG_ENC_O200K);
+    for (int i = 0; i < 20; i++) {
+        char *w = text + at;
+        memset(w, 'x', 1000);
+        memcpy(w, "tok", 3);
+        w[1000] = ' ';
+        tg_token_counter_feed(&c, w, 1000);     /* one 1 000-byte pre-token ... */
+        tg_token_counter_feed(&c, w + 1000, 1); /* ... closed by a space */
+        at += 1001;
+        assert_true(c.scratch_cap <= 8 * 1024);
+        assert_true(c.cap <= 4 * 1024);
+    }
+    memset(text + at, 'q', 100000);
+    memcpy(text + at + 100000, " end", 4);
+    tg_token_counter_feed(&c, text + at, 100000);
+    tg_token_counter_feed(&c, text + at + 100000, 4);
+    /* the 100 KB pre-token waits in the tail (rescanned when it doubles, bounded by
+     * TG_TOKEN_COUNTER_MAX_TAIL); once counted, its memory is given back */
+    assert_int_equal(tg_token_counter_finish(&c), (int64_t)tg_tokens_count(TG_ENC_O200K, text, n));
+    assert_true(c.scratch_cap <= 8 * 1024);
+    assert_true(c.cap <= 4 * 1024);
+    tg_token_counter_cleanup(&c);
+    free(text);
+}
+
 static void test_counter_reuse(void **state)
 {
     (void)state;
@@ -625,6 +659,7 @@ int main(void)
         cmocka_unit_test(test_model_mapping),
         cmocka_unit_test(test_long_pieces_and_memory),
         cmocka_unit_test(test_counter_tail_cap),
+        cmocka_unit_test(test_counter_keeps_little),
         cmocka_unit_test(test_counter_reuse),
         cmocka_unit_test(test_chat),
         cmocka_unit_test(test_cli),

@@ -366,6 +366,33 @@ static bool reserve(struct tg_token_counter *c, size_t need)
     return true;
 }
 
+/* What a counter keeps between pieces: a long pre-token (a URL, base64, a run of one letter)
+ * needs a BPE work area of 36 bytes per byte and a tail buffer as long as itself; keeping them
+ * would make every open stream that once saw one hold that much (1 000 streams of 1 KB words:
+ * ~36 MiB). Above these sizes they are given back after use; ordinary text never needs more. */
+#define KEEP_SCRATCH (8 * 1024)
+#define KEEP_BUF     (4 * 1024)
+
+static void trim(struct tg_token_counter *c)
+{
+    if (c->scratch_cap > KEEP_SCRATCH) {
+        free(c->scratch);
+        c->scratch = NULL;
+        c->scratch_cap = 0;
+    }
+    if (c->cap > KEEP_BUF && c->len <= KEEP_BUF / 2) {
+        char *b = c->len == 0 ? NULL : realloc(c->buf, KEEP_BUF);
+        if (c->len == 0) {
+            free(c->buf);
+            c->buf = NULL;
+            c->cap = 0;
+        } else if (b != NULL) {
+            c->buf = b;
+            c->cap = KEEP_BUF;
+        }
+    }
+}
+
 /* Scans the buffer (final or not) and keeps the unconsumed tail at its start. */
 static void scan_buf(struct tg_token_counter *c, bool is_final)
 {
@@ -381,6 +408,7 @@ static void scan_buf(struct tg_token_counter *c, bool is_final)
     c->total += n;
     memmove(c->buf, c->buf + done, c->len - done);
     c->len -= done;
+    trim(c);
 }
 
 /* Next rescan once the tail has doubled (at least 256 more bytes): a pre-token that keeps
@@ -411,6 +439,7 @@ void tg_token_counter_feed(struct tg_token_counter *c, const char *p, size_t n)
             return;
         }
         c->total += got;
+        trim(c);
         if (done == n)
             return;
         if (!reserve(c, n - done))

@@ -41,7 +41,9 @@ size_t tg_tokens_count(enum tg_encoding enc, const char *text, size_t len);
 /* Incremental counter for streamed text: pieces may split anywhere, even inside a UTF-8
  * character; the total equals tg_tokens_count() of the concatenation. It keeps only the
  * unfinished tail — the pre-token that may still grow, rescanned each time it doubles so a long
- * one costs O(n) — plus the last piece fed, and a BPE scratch area; both are reused. A single
+ * one costs O(n) — plus the last piece fed, and a BPE scratch area; both are reused while
+ * small (≤ 8 KiB of scratch, ≤ 4 KiB of tail) and given back after a long pre-token, so an
+ * idle counter never holds more than ~12 KiB. A single
  * pre-token longer than TG_TOKEN_COUNTER_MAX_TAIL is cut there (the count may then differ from
  * the whole-text count by a few tokens). Zero-filled is NOT valid: call tg_token_counter_init(). */
 struct tg_token_counter {
