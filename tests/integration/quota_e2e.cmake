@@ -12,3 +12,5 @@ endforeach()
 foreach(t reserve notice_nousage team_release estimate_metric)
   tg_integration_test(quota_${t} COMMAND ${TG_INTEG_DIR}/test_quota_${t}.sh TIMEOUT 300)
 endforeach()
+# a live tollgate under libfaketime crosses the local midnight that starts a DST change day
+tg_integration_test(quota_boundary COMMAND ${TG_INTEG_DIR}/test_quota_boundary.sh TIMEOUT 300)
