@@ -252,13 +252,34 @@ static void test_chunked_random(void **state)
     }
 }
 
+static void test_unfinished_credential(void **state)
+{
+    (void)state;
+#define UC(s) tg_http_unfinished_credential(s, sizeof(s) - 1)
+    assert_int_equal(
+        UC("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer abc"),
+        strlen(" Bearer abc"));
+    assert_int_equal(UC("GET / HTTP/1.1\r\nauthorization:tok"), 3);
+    assert_int_equal(UC("GET / HTTP/1.1\r\nX-API-KEY: tg-1234"), strlen(" tg-1234"));
+    assert_int_equal(UC("GET / HTTP/1.1\r\napi-key: k"), 2);
+    /* the credential line is finished: the overflow is elsewhere */
+    assert_int_equal(UC("GET / HTTP/1.1\r\nAuthorization: Bearer abc\r\nX-Pad: aaaa"), 0);
+    /* other headers, names that only start alike, no colon yet, the request line */
+    assert_int_equal(UC("GET / HTTP/1.1\r\nX-Authorization: Bearer abc"), 0);
+    assert_int_equal(UC("GET / HTTP/1.1\r\nAuthorizations: Bearer abc"), 0);
+    assert_int_equal(UC("GET / HTTP/1.1\r\nAuthorization"), 0);
+    assert_int_equal(UC("GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaa"), 0);
+    assert_int_equal(tg_http_unfinished_credential("", 0), 0);
+#undef UC
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_heads),    cmocka_unit_test(test_request_fields_and_splits),
         cmocka_unit_test(test_too_many_headers), cmocka_unit_test(test_response_heads),
         cmocka_unit_test(test_tokens_and_hop),   cmocka_unit_test(test_chunked_every_split),
-        cmocka_unit_test(test_chunked_random),
+        cmocka_unit_test(test_chunked_random),   cmocka_unit_test(test_unfinished_credential),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -349,3 +349,22 @@ enum tg_chunk_rc tg_chunked_next(struct tg_chunked *c, const char *p, size_t n, 
         return TG_CHUNK_DONE;
     return TG_CHUNK_NEED_MORE;
 }
+
+size_t tg_http_unfinished_credential(const char *buf, size_t len)
+{
+    static const char *const names[] = {"authorization", "x-api-key", "api-key"};
+    const char *end = buf + len;
+    const char *nl = memrchr(buf, '\n', len);
+    if (nl == NULL)
+        return 0; /* still in the request line */
+    const char *line = nl + 1;
+    const char *colon = memchr(line, ':', (size_t)(end - line));
+    if (colon == NULL)
+        return 0;
+    size_t nlen = (size_t)(colon - line);
+    for (size_t i = 0; i < TG_ARRAY_LEN(names); i++) {
+        if (nlen == strlen(names[i]) && strncasecmp(line, names[i], nlen) == 0)
+            return (size_t)(end - colon - 1);
+    }
+    return 0;
+}

@@ -45,6 +45,11 @@ struct tg_http_response_head {
 ssize_t tg_http_parse_request(const char *buf, size_t len, struct tg_http_request_head *h,
                               int *err_status);
 
+/* When buf[0..len) (an incomplete request head) ends inside a credential header line
+ * (Authorization, X-Api-Key or Api-Key, no line end yet), the bytes of that line's value so
+ * far; else 0. Tells a credential too long to be valid from any other oversized head. */
+size_t tg_http_unfinished_credential(const char *buf, size_t len);
+
 /* Parses a response head; same return convention (no err_status). */
 ssize_t tg_http_parse_response(const char *buf, size_t len, struct tg_http_response_head *h);
 

@@ -19,8 +19,10 @@
 #include "http/reply.h"
 #include "http/worker.h"
 
-#define MAX_HEAD_BYTES (64 * 1024)
-#define MAX_PIPELINED  (64 * 1024)
+#define MAX_HEAD_BYTES          (64 * 1024)
+#define MAX_PIPELINED           (64 * 1024)
+/* "Bearer " and the longest token identity accepts (TG_JWT_MAX_TOKEN_BYTES, auth/jwt.h) */
+#define TG_MAX_CREDENTIAL_BYTES (8 * 1024 + 16)
 
 static void conn_read_cb(struct bufferevent *bev, void *arg);
 static void conn_write_cb(struct bufferevent *bev, void *arg);
@@ -429,6 +431,19 @@ static void conn_fail(struct tg_conn *c, int status, const char *message, const 
         conn_close_after_flush(c);
 }
 
+/* A credential that overflowed the head: 401 as for any invalid credential (SPEC §2), with
+ * WWW-Authenticate: Bearer; the rest of the head is never read, so the connection closes. */
+static void conn_fail_auth(struct tg_conn *c)
+{
+    conn_set_state(c, TG_CONN_HANDLING);
+    c->keep_alive = false;
+    if (c->head_copy == NULL)
+        c->head.minor_version = 1;
+    tg_reply_error(c, 401, "Invalid credentials.", "authentication_error", "invalid_api_key", NULL);
+    if (c->state == TG_CONN_HANDLING)
+        conn_close_after_flush(c);
+}
+
 /* ---- reading requests -------------------------------------------------------------------- */
 
 static void split_target(struct tg_conn *c)
@@ -576,7 +591,10 @@ static void conn_process_input(struct tg_conn *c)
         int st = 400;
         ssize_t n = tg_http_parse_request(p, look, &h, &st);
         if (n == TG_HTTP_NEED_MORE) {
-            if (avail >= MAX_HEAD_BYTES)
+            if (avail >= MAX_HEAD_BYTES &&
+                tg_http_unfinished_credential(p, look) > TG_MAX_CREDENTIAL_BYTES)
+                conn_fail_auth(c); /* a credential this long is not one: as any bad one */
+            else if (avail >= MAX_HEAD_BYTES)
                 conn_fail(c, 431, "Request head too large.", "request_header_too_large");
             else if (c->requests > 0 || avail > 0)
                 conn_arm_timer(c, tg_app->cfg.client_header_timeout_s);
