@@ -11,7 +11,7 @@ CTEST_JOBS?= $(shell nproc)
 PKGS_BUILD = build-essential cmake pkg-config libevent-dev libhiredis-dev libjansson-dev \
              libjwt-dev libpq-dev libssl-dev libcmocka-dev
 PKGS_RUN   = postgresql redis-server tzdata ca-certificates openssl curl
-PKGS_TEST  = jq procps iproute2 python3 nginx-light wrk chromium faketime
+PKGS_TEST  = jq procps iproute2 python3 nginx-light wrk chromium faketime strace
 PKGS_BENCH = nginx-light wrk
 PKGS_FUZZ  = clang libclang-rt-14-dev
 

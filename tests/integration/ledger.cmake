@@ -7,7 +7,7 @@ set(TG_LEDGER_TEST_ARGS $<TARGET_FILE:ledger_driver>)
 if(TARGET tg_migrate)
   list(APPEND TG_LEDGER_TEST_ARGS $<TARGET_FILE:tg_migrate>)
 endif()
-foreach(t exactly_once cost partitions torn_spool rejected)
+foreach(t exactly_once cost partitions torn_spool rejected spool_fsync)
   tg_integration_test(ledger_${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_ledger_${t}.sh
                       ${TG_LEDGER_TEST_ARGS} TIMEOUT 300)
 endforeach()

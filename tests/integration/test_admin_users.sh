@@ -152,10 +152,29 @@ assert_eq "quota.set" "$(psql_db "$DB_URL" -c "SELECT string_agg(DISTINCT action
 log "ok: quotas in effect"
 
 # ---- audit in the same transaction -------------------------------------------------------------
+# Subjects that exist before the audit insert is made to fail: a key to revoke, a disabled user
+# to enable, a team with a quota.
+k=$(adm_ok POST /admin/api/users/ivy/keys '{"name":"poisoned revoke"}')
+KEY3=$(echo "$k" | jq -r .key); KEY3_ID=$(echo "$k" | jq -r .id)
+adm_ok POST /admin/api/users/hal/disable >/dev/null
+adm_ok PUT /admin/api/teams/t-red/quota '{"limit_tokens":5000}' >/dev/null
+assert_eq 200 "$(chat_key "$KEY3")" "ivy's key before"
+assert_eq 403 "$(chat_user hal)" "hal disabled before"
+# The audit insert fails for any target containing "poison", and for the (action, target)
+# pairs in poison_rule.
+AUDIT0=$(psql_db "$DB_URL" -c "SELECT max(id) FROM audit_log")
+psql_db "$DB_URL" >/dev/null <<SQL
+CREATE TABLE poison_rule (action text, target text);
+INSERT INTO poison_rule VALUES ('key.revoke', 'key:$KEY3_ID'), ('user.enable', 'user:hal'),
+    ('quota.set', 'team:t-red'), ('quota.set', 'default');
+SQL
 psql_db "$DB_URL" >/dev/null <<'SQL'
 CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF NEW.target LIKE '%poison%' THEN RAISE EXCEPTION 'audit refused'; END IF;
+  IF NEW.target LIKE '%poison%' OR EXISTS (SELECT 1 FROM poison_rule r
+      WHERE r.action = NEW.action AND r.target = NEW.target) THEN
+    RAISE EXCEPTION 'audit refused';
+  END IF;
   RETURN NEW;
 END $$;
 CREATE TRIGGER poison BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION poison();
@@ -171,4 +190,26 @@ assert_eq 500 "$(status)" "disable with a failing audit"
 assert_eq "0|0|0|0" "$(psql_db "$DB_URL" -c "SELECT (SELECT count(*) FROM users WHERE id = 'poison'),
     (SELECT count(*) FROM quotas WHERE subject_id = 'poison'), (SELECT count(*) FROM api_keys WHERE user_id = 'poison'),
     (SELECT count(*) FROM model_prices WHERE model = 'poison-model')")" "nothing was changed without its audit row"
+out=$(adm DELETE "/admin/api/keys/$KEY3_ID")
+expect_error "key revoke with a failing audit" 500 null "$out"
+out=$(adm POST /admin/api/users/hal/enable)
+expect_error "enable with a failing audit" 500 null "$out"
+out=$(adm PUT /admin/api/teams/t-red/quota '{"limit_tokens":0}')
+expect_error "team quota with a failing audit" 500 null "$out"
+out=$(adm PUT /admin/api/quota/default '{"limit_tokens":0,"period":"day"}')
+expect_error "default quota with a failing audit" 500 null "$out"
+assert_eq "t|t|5000|0|0" "$(psql_db "$DB_URL" -c "SELECT
+    (SELECT revoked_at IS NULL AND revoked_by IS NULL FROM api_keys WHERE id = '$KEY3_ID'),
+    (SELECT disabled FROM users WHERE id = 'hal'),
+    (SELECT limit_tokens FROM quotas WHERE subject_kind = 'team' AND subject_id = 't-red'),
+    (SELECT count(*) FROM quotas WHERE subject_kind = 'default'),
+    (SELECT count(*) FROM audit_log a JOIN poison_rule r USING (action, target) WHERE a.id > $AUDIT0)")" \
+    "revoke, enable, team and default quota: nothing changed without its audit row"
+assert_eq 200 "$(chat_key "$KEY3")" "the key whose revocation failed still works"
+assert_eq 403 "$(chat_user hal)" "the user whose enabling failed is still disabled"
+assert_eq 200 "$(chat_user newbie2)" "a new user is not under the default that failed"
+assert_eq 200 "$(chat_user eve)" "a member of the team whose blocking quota failed is served"
+assert_eq 5000 "$(adm_ok GET /admin/api/teams/t-red | jq .limit_tokens)" "the team quota the API reports"
+q=$(adm_ok GET /admin/api/quota/default)
+assert_eq '[null,1000000,"month"]' "$(echo "$q" | jq -c '[.limit_tokens, .effective_limit_tokens, .effective_period]')" "the default the API reports"
 log "ok: audit in the same transaction"
