@@ -786,6 +786,17 @@ if [ "$SLOW_STREAMS" = 1 ]; then
         "http://127.0.0.1:$TG_PORT_s1$CHAT" --read-pause-ms "$SLOW_PAUSE_MS" --rcvbuf 4096 \
         --header "x-fake-chunk-bytes: $SLOW_CHUNK_BYTES")
     say "  tollgate, slow readers: $(kv "$S_SLOW" ok)/$STREAMS ok, RSS $(kv "$S_SLOW" rss_before_kb) -> $(kv "$S_SLOW" rss_peak_kb) KiB"
+    # the same slow readers on a fresh process (T3 as stated: 1 000 streams, whatever the
+    # clients do), without the memory the first run left in the allocator's free lists
+    start_tollgate s2 1
+    "$LOADGEN_BIN" --url "http://127.0.0.1:$TG_PORT_s2$CHAT" --rate 200 --duration 1 --warmup 0 \
+        --connections 8 --body-file "$W/chat.json" --header-file "$W/auth-all.txt" >>"$RAW" 2>&1 ||
+        die "warm-up of tollgate s2 failed"
+    S_SLOW2=$(STREAM_DELAY_MS=$SLOW_DELAY_MS stream_run tollgate-slow-fresh "$TG_PID_s2" \
+        "http://127.0.0.1:$TG_PORT_s2$CHAT" --read-pause-ms "$SLOW_PAUSE_MS" --rcvbuf 4096 \
+        --header "x-fake-chunk-bytes: $SLOW_CHUNK_BYTES")
+    say "  tollgate, slow readers, fresh process: $(kv "$S_SLOW2" ok)/$STREAMS ok, RSS $(kv "$S_SLOW2" rss_before_kb) -> $(kv "$S_SLOW2" rss_peak_kb) KiB"
+    stop_pid "$TG_PID_s2"
 fi
 NGX_WORKER=$(nginx_worker_pid "$NGX_PID_w1")
 S_NGX=$(stream_run nginx-w1 "$NGX_WORKER" "http://127.0.0.1:$NGX_PORT_w1$CHAT")
@@ -807,7 +818,8 @@ stream_row() { # LABEL RESULT
     echo "| proxy | ok | max open | RSS before MiB | peak RSS MiB | anon MiB | file MiB | shmem MiB | KiB per stream | head p99 ms |"
     echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     stream_row "tollgate (1 worker)" "$S_TG"
-    if [ -n "${S_SLOW:-}" ]; then stream_row "tollgate, slow readers ($SLOW_CHUNK_BYTES B events every $SLOW_DELAY_MS ms, client reads its 4 KB socket buffer every $SLOW_PAUSE_MS ms)" "$S_SLOW"; fi
+    if [ -n "${S_SLOW:-}" ]; then stream_row "tollgate, slow readers ($SLOW_CHUNK_BYTES B events every $SLOW_DELAY_MS ms, client reads its 4 KB socket buffer every $SLOW_PAUSE_MS ms), after the reading run" "$S_SLOW"; fi
+    if [ -n "${S_SLOW2:-}" ]; then stream_row "tollgate, the same slow readers, fresh process" "$S_SLOW2"; fi
     stream_row "nginx worker (reference)" "$S_NGX"
     echo
     echo "Per stream = (peak RSS − RSS before) / streams open at once. Samples: \`streams-$STAMP-*.csv\` beside this report."
@@ -919,6 +931,11 @@ LOAD_END=$(load_avg)
 
 verdict() { awk -v ok="$1" 'BEGIN {print ok ? "met" : "NOT met"}'; }
 PEAK_MIB=$(mib "$(kv "$S_TG" rss_peak_kb)")
+SLOW_LINE=
+if [ -n "${S_SLOW2:-}" ]; then
+    SLOW_MIB=$(mib "$(kv "$S_SLOW2" rss_peak_kb)")
+    SLOW_LINE="| $STREAMS concurrent streams to slow readers in ≤ 64 MiB RSS (fresh process) | peak **${SLOW_MIB} MiB** ($(kv "$S_SLOW2" per_stream_kb) KiB per stream; $(mib "$(kv "$S_SLOW" rss_peak_kb)") MiB after the reading run) | $(verdict "$(awk -v m="$SLOW_MIB" -v ok="$(kv "$S_SLOW2" ok)" -v n="$STREAMS" 'BEGIN {print (m <= 64 && ok == n)}')") |"
+fi
 HEAD=$(
     cat <<EOF
 ## Headline (targets from the brief)
@@ -929,6 +946,7 @@ HEAD=$(
 | (the same, per core: CPU per request of the proxy process) | tollgate $CPU_TG µs vs nginx $CPU_NG µs per request = **${CPU_RATIO} ×** the requests per core | $(verdict "$(awk -v r="$CPU_RATIO" 'BEGIN {print (r >= 0.8)}')") |
 | ≤ 1 ms p99 added at $LAT_RATE req/s | **+${ADD_DIRECT} µs** vs direct, **+${ADD_NGX} µs** vs nginx (p99 $L99_TG1 / $L99_DIRECT / $L99_NGX µs) | $(verdict "$(awk -v a="$ADD_DIRECT" 'BEGIN {print (a <= 1000)}')") |
 | $STREAMS concurrent streams in ≤ 64 MiB RSS | peak **${PEAK_MIB} MiB** with $(kv "$S_TG" max_open) open ($(kv "$S_TG" per_stream_kb) KiB per stream) | $(verdict "$(awk -v m="$PEAK_MIB" -v ok="$(kv "$S_TG" ok)" -v n="$STREAMS" 'BEGIN {print (m <= 64 && ok == n)}')") |
+$SLOW_LINE
 
 Load average (1/5/15 min): $LOAD_START at start, $LOAD_END at end. Raw tool output: \`$(basename "$RAW")\`.
 EOF

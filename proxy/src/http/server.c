@@ -314,7 +314,16 @@ void tg_conn_reply_send(struct tg_conn *c, struct evbuffer *data)
     struct evbuffer *out = bufferevent_get_output(c->bev);
     if (c->resp_chunked)
         evbuffer_add_printf(out, "%zx\r\n", n);
-    evbuffer_remove_buffer(data, out, n);
+    if (evbuffer_get_length(out) > 0 && n <= 16384) {
+        /* the client is behind: copy into the tail of what waits, so that a stalled stream
+         * holds its bytes in few full chains, not in the many part-filled chains of the
+         * upstream's small reads */
+        char tmp[16384];
+        evbuffer_remove(data, tmp, n);
+        evbuffer_add(out, tmp, n);
+    } else {
+        evbuffer_remove_buffer(data, out, n);
+    }
     if (c->resp_chunked)
         evbuffer_add(out, "\r\n", 2);
     c->resp_bytes += (int64_t)n;

@@ -104,10 +104,13 @@ const struct tg_http_header *tg_conn_header(const struct tg_conn *c, const char 
 /* Decoded value of a query parameter into dst (NUL-terminated). Returns length or -1. */
 ssize_t tg_conn_query_param(const struct tg_conn *c, const char *name, char *dst, size_t cap);
 /* Output buffer size above which a streaming handler should pause its source, and below which
- * it resumes. Small on purpose: 1 000 clients that stopped reading then pin at most ~32 MiB
- * (the upstream waits in its own socket buffers meanwhile); see docs/benchmarks.md (T3). */
-#define TG_CONN_HIGH_WATERMARK (32 * 1024)
-#define TG_CONN_LOW_WATERMARK  (8 * 1024)
+ * it resumes. Small on purpose: a client that stopped reading pins about this much (plus the
+ * rest of one upstream read) while the upstream waits in its own socket buffers; 1 000 stalled
+ * streams must fit T3's 64 MiB (measured: 80 MiB with 8 KiB and whole-chain moves, 57 MiB
+ * now; docs/benchmarks.md). A client that reads keeps the buffer near empty (the kernel's send
+ * buffer takes the bytes), so the threshold costs it nothing; nginx holds 8 × 4 KiB. */
+#define TG_CONN_HIGH_WATERMARK (4 * 1024)
+#define TG_CONN_LOW_WATERMARK  (1 * 1024)
 
 /* ---- server life cycle (server.c) ---- */
 

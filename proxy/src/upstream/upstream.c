@@ -61,6 +61,8 @@ struct tg_uconn {
     struct event *total_timer; /* whole exchange */
 };
 
+#define UPSTREAM_MAX_READ (4096 - 128) /* see u_connect */
+
 static atomic_uint_fast64_t next_conn_id = 1;
 
 static void u_read_cb(struct bufferevent *bev, void *arg);
@@ -494,6 +496,11 @@ static int u_connect(struct tg_uconn *u)
         if (u->bev == NULL)
             return -1;
     }
+    /* A read of 4 096 bytes goes into a chain of 8 KiB (libevent rounds the chain and its
+     * header up to a power of two); a stream paused because its client is behind keeps the
+     * rest of its last read in that chain. Reads a little shorter fit chains of 4 KiB: half
+     * the memory of 1 000 stalled streams' partial reads, for 3 % more read calls on big bodies. */
+    bufferevent_set_max_single_read(u->bev, UPSTREAM_MAX_READ);
     u->state = U_CONNECTING;
     u->got_byte = false;
     bufferevent_setcb(u->bev, u_read_cb, u_write_cb, u_event_cb, u);
