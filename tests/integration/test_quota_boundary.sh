@@ -48,11 +48,13 @@ start_fake
 DB_URL=$(new_db qboundary)
 U=dst-user
 ensure_user $U
+# in the sanitizer build ASan's runtime must be preloaded before libfaketime
+ASAN_LIB=$(ldd "$TOLLGATE_BIN" | awk '/libasan/ {print $3}')
 # libfaketime: FAKETIME "@..." is the absolute start (read in TZ=UTC), the clock running from
 # there; CLOCK_MONOTONIC stays real so libevent timers and the ledger's timed waits are untouched.
 start_tollgate tg TOLLGATE_SERVICE_KEY=$SERVICE_KEY QUOTA_PERIOD=day QUOTA_TIMEZONE=$ZONE \
     QUOTA_DEFAULT_TOKENS=100 QUOTA_RESERVE_DEFAULT_TOKENS=16 \
-    TZ=UTC LD_PRELOAD="$FAKETIME_LIB" FAKETIME="@$FAKE_START" FAKETIME_DONT_FAKE_MONOTONIC=1 \
+    TZ=UTC LD_PRELOAD="${ASAN_LIB:+$ASAN_LIB }$FAKETIME_LIB" FAKETIME="@$FAKE_START" FAKETIME_DONT_FAKE_MONOTONIC=1 \
     FAKETIME_DONT_RESET=1
 
 qheaders() { # "status limit used remaining state reset" of the last reply

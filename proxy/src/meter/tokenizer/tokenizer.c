@@ -3,6 +3,7 @@
 #include "meter/tokenizer/tokenizer.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -332,14 +333,61 @@ static void work_init(struct work *w, enum tg_encoding enc, void **scratch, size
     w->scratch_cap = scratch_cap;
 }
 
+/* The BPE work area (36 bytes per byte of the pre-token being merged) is one per thread,
+ * shared by every count and counter on it: counting is synchronous, so one is enough, and a
+ * worker with 1 000 open streams keeps one area, not 1 000, and allocates nothing per piece.
+ * Kept up to KEEP_SCRATCH (pre-tokens of ~7 KB), given back after a longer one; freed when
+ * the thread exits. */
+#define KEEP_SCRATCH (256 * 1024)
+
+struct thread_scratch {
+    void *p;
+    size_t cap;
+};
+
+static __thread struct thread_scratch tl_scratch;
+static __thread bool tl_scratch_registered;
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_release(void *arg)
+{
+    struct thread_scratch *s = arg;
+    free(s->p);
+    s->p = NULL;
+    s->cap = 0;
+}
+
+static void scratch_key_create(void)
+{
+    if (pthread_key_create(&scratch_key, scratch_release) != 0)
+        abort();
+}
+
+static struct thread_scratch *thread_scratch(void)
+{
+    if (!tl_scratch_registered) {
+        pthread_once(&scratch_once, scratch_key_create);
+        pthread_setspecific(scratch_key, &tl_scratch); /* the destructor frees it */
+        tl_scratch_registered = true;
+    }
+    return &tl_scratch;
+}
+
+static void scratch_trim(struct thread_scratch *s)
+{
+    if (s->cap > KEEP_SCRATCH)
+        scratch_release(s);
+}
+
 size_t tg_tokens_count(enum tg_encoding enc, const char *text, size_t len)
 {
-    void *scratch = NULL;
-    size_t scratch_cap = 0, done;
+    struct thread_scratch *s = thread_scratch();
+    size_t done;
     struct work w;
-    work_init(&w, enc, &scratch, &scratch_cap);
+    work_init(&w, enc, &s->p, &s->cap);
     int64_t n = scan_text(&w, (const uint8_t *)text, len, true, &done);
-    free(scratch);
+    scratch_trim(s);
     return n < 0 ? SIZE_MAX : (size_t)n;
 }
 
@@ -366,20 +414,13 @@ static bool reserve(struct tg_token_counter *c, size_t need)
     return true;
 }
 
-/* What a counter keeps between pieces: a long pre-token (a URL, base64, a run of one letter)
- * needs a BPE work area of 36 bytes per byte and a tail buffer as long as itself; keeping them
- * would make every open stream that once saw one hold that much (1 000 streams of 1 KB words:
- * ~36 MiB). Above these sizes they are given back after use; ordinary text never needs more. */
-#define KEEP_SCRATCH (8 * 1024)
-#define KEEP_BUF     (4 * 1024)
+/* A counter's tail buffer holds the unfinished pre-token, as long as itself; above KEEP_BUF it
+ * is given back once emptied, so an open stream that once met a long pre-token (a URL, base64,
+ * a run of one letter) does not keep its size. Ordinary text never needs more. */
+#define KEEP_BUF (4 * 1024)
 
 static void trim(struct tg_token_counter *c)
 {
-    if (c->scratch_cap > KEEP_SCRATCH) {
-        free(c->scratch);
-        c->scratch = NULL;
-        c->scratch_cap = 0;
-    }
     if (c->cap > KEEP_BUF && c->len <= KEEP_BUF / 2) {
         char *b = c->len == 0 ? NULL : realloc(c->buf, KEEP_BUF);
         if (c->len == 0) {
@@ -398,8 +439,10 @@ static void scan_buf(struct tg_token_counter *c, bool is_final)
 {
     struct work w;
     size_t done = 0;
-    work_init(&w, c->enc, &c->scratch, &c->scratch_cap);
+    struct thread_scratch *s = thread_scratch();
+    work_init(&w, c->enc, &s->p, &s->cap);
     int64_t n = scan_text(&w, (const uint8_t *)c->buf, c->len, is_final, &done);
+    scratch_trim(s);
     if (n < 0) {
         c->failed = true;
         c->len = 0;
@@ -432,8 +475,10 @@ void tg_token_counter_feed(struct tg_token_counter *c, const char *p, size_t n)
         /* Nothing pending: scan the caller's bytes in place and keep only the tail. */
         struct work w;
         size_t done = 0;
-        work_init(&w, c->enc, &c->scratch, &c->scratch_cap);
+        struct thread_scratch *s = thread_scratch();
+        work_init(&w, c->enc, &s->p, &s->cap);
         int64_t got = scan_text(&w, (const uint8_t *)p, n, false, &done);
+        scratch_trim(s);
         if (got < 0) {
             c->failed = true;
             return;
@@ -474,10 +519,8 @@ int64_t tg_token_counter_finish(struct tg_token_counter *c)
 void tg_token_counter_cleanup(struct tg_token_counter *c)
 {
     free(c->buf);
-    free(c->scratch);
     c->buf = NULL;
-    c->scratch = NULL;
-    c->len = c->cap = c->scratch_cap = c->scan_at = 0;
+    c->len = c->cap = c->scan_at = 0;
     c->total = 0;
     c->failed = false;
 }

@@ -34,16 +34,16 @@ const char *tg_encoding_name(enum tg_encoding enc);
 TG_MUST_CHECK int tg_encoding_parse(const char *name, enum tg_encoding *out);
 
 /* Number of tokens of text[0..len) (tiktoken encode_ordinary: special tokens are plain text).
- * Allocates at most one scratch buffer, for pre-tokens longer than 64 bytes, and frees it
- * before returning; returns (size_t)-1 only if that allocation fails. */
+ * Uses the thread's BPE work area for pre-tokens longer than 64 bytes (grown when needed,
+ * kept while small); returns (size_t)-1 only if growing it fails. */
 size_t tg_tokens_count(enum tg_encoding enc, const char *text, size_t len);
 
 /* Incremental counter for streamed text: pieces may split anywhere, even inside a UTF-8
  * character; the total equals tg_tokens_count() of the concatenation. It keeps only the
  * unfinished tail — the pre-token that may still grow, rescanned each time it doubles so a long
- * one costs O(n) — plus the last piece fed, and a BPE scratch area; both are reused while
- * small (≤ 8 KiB of scratch, ≤ 4 KiB of tail) and given back after a long pre-token, so an
- * idle counter never holds more than ~12 KiB. A single
+ * one costs O(n) — plus the last piece fed; the tail buffer is reused while small (≤ 4 KiB)
+ * and given back after a long pre-token. The BPE work area is one per thread, shared by all
+ * counters on it (tokenizer.c). A single
  * pre-token longer than TG_TOKEN_COUNTER_MAX_TAIL is cut there (the count may then differ from
  * the whole-text count by a few tokens). Zero-filled is NOT valid: call tg_token_counter_init(). */
 struct tg_token_counter {
@@ -53,8 +53,6 @@ struct tg_token_counter {
     size_t len;           /* bytes in buf */
     size_t cap;           /* allocated size of buf */
     size_t scan_at;       /* rescan when len reaches this (amortises long tails) */
-    void *scratch;        /* owned: BPE work area for long pre-tokens */
-    size_t scratch_cap;   /* bytes allocated at scratch */
     bool failed;          /* an allocation failed: finish returns -1 */
 };
 
