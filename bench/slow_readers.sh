@@ -14,6 +14,7 @@ case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 BIN=${2:-$BUILD/proxy/tollgate}
 KEY=svc-0123456789abcdef0123456789
 S=$(mktemp -d /tmp/tg-slow.XXXXXX)
+chmod 755 "$S" # PostgreSQL (run as postgres) keeps its data below
 PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
