@@ -132,6 +132,43 @@ struct tg_admin_periods {
 
 /* Fills p for now (worker thread). 0, or -1 (500 recorded). */
 TG_MUST_CHECK int tg_admin_periods_now(struct tg_admin_req *a, struct tg_admin_periods *p);
+/* A list route's query (users, teams): `limit`, `offset`, `sort`, `order`, `q`, and this
+ * period's bounds. */
+struct tg_admin_list {
+    char q[TG_ADMIN_PARAM_MAX + 1]; /* "" = no search */
+    const char *sort_sql;           /* the ORDER BY expression of `sort` */
+    const char *order;              /* "ASC" / "DESC" */
+    int64_t limit, offset;
+    struct tg_admin_periods ps;
+};
+
+/* One `sort` choice: its name, its SQL expression, its default order. */
+struct tg_admin_sort {
+    const char *name, *sql, *order;
+};
+
+/* Parses a list route's query into l: limit in 1..max_limit (default def_limit), offset in
+ * 0..max_offset, sort among sorts[0..n) (default the first), order, q (1-256 bytes of UTF-8
+ * without control characters), then the period bounds. 0, or -1 with the 400 (or 500)
+ * recorded. */
+TG_MUST_CHECK int tg_admin_list_parse(struct tg_admin_req *a, struct tg_admin_list *l,
+                                      int64_t max_limit, int64_t def_limit, int64_t max_offset,
+                                      const struct tg_admin_sort *sorts, size_t n);
+
+/* Writes row i of a list page as one JSON object (with its braces). 0 or -1 (no memory). */
+typedef int (*tg_admin_row_fn)(struct tg_buf *b, const PGresult *res, int i,
+                               const struct tg_admin_periods *ps);
+
+/* The end of a list route's page query: sort, order, and $10 limit, $11 offset. */
+#define TG_ADMIN_LIST_ORDER "ORDER BY %s %s NULLS LAST, id LIMIT $10 OFFSET $11"
+
+/* Runs a list route in one read-only snapshot: count_sql ($1 = q) for the total, then
+ * page_sql (parameters $1, $2 the default quota, $3 q, $4..$9 the periods, $10 limit,
+ * $11 offset) for the page, written by row_fn as {"data":[…],"total":…,"limit":…,"offset":…}.
+ * Sets a->status or records the error. */
+void tg_admin_list_run(PGconn *db, struct tg_admin_req *a, const struct tg_admin_list *l,
+                       const char *page_sql, const char *count_sql, tg_admin_row_fn row_fn);
+
 /* The bounds of the period named `period` ("month", "week", "day", "none"; else month). */
 const struct tg_period_bounds *tg_admin_period_bounds(const struct tg_admin_periods *ps,
                                                       const char *period);

@@ -87,69 +87,28 @@ static int team_fields(struct tg_buf *b, const PGresult *res, int i,
 /* ---- GET /admin/api/teams ----------------------------------------------------------------- */
 
 struct teams_job {
-    char q[TG_ADMIN_PARAM_MAX + 1];
-    const char *sort_sql;
-    const char *order;
-    int64_t limit, offset;
-    struct tg_admin_periods ps;
+    struct tg_admin_list list;
 };
+
+static int team_row(struct tg_buf *b, const PGresult *res, int i, const struct tg_admin_periods *ps)
+{
+    int rc = tg_buf_puts(b, "{");
+    rc |= team_fields(b, res, i, ps);
+    return rc | tg_buf_puts(b, "}");
+}
 
 static void teams_work(PGconn *db, struct tg_admin_req *a)
 {
     struct teams_job *j = a->job;
-    char lim[24], l[24], o[24];
-    const char *per;
-    tg_admin_defaults_params(lim, &per);
-    snprintf(l, sizeof(l), "%lld", (long long)j->limit);
-    snprintf(o, sizeof(o), "%lld", (long long)j->offset);
-    const char *p[11] = {lim,
-                         per,
-                         j->q,
-                         j->ps.txt[0],
-                         j->ps.txt[1],
-                         j->ps.txt[2],
-                         j->ps.txt[3],
-                         j->ps.txt[4],
-                         j->ps.txt[5],
-                         l,
-                         o};
     char sql[4096];
-    snprintf(sql, sizeof(sql), SQL_TEAMS_BASE "ORDER BY %s %s NULLS LAST, id LIMIT $10 OFFSET $11",
-             SQL_TEAM_SEARCH_ON("$3"), j->sort_sql, j->order);
-    if (tg_admin_begin(a, db, "ISOLATION LEVEL REPEATABLE READ READ ONLY") != 0)
-        return;
-    const char *cp[1] = {j->q};
-    PGresult *cnt = tg_admin_exec(a, db, SQL_TEAMS_COUNT, 1, cp);
-    if (cnt == NULL)
-        return;
-    int64_t total = num(cnt, 0, 0);
-    PQclear(cnt);
-    PGresult *res = tg_admin_exec(a, db, sql, 11, p);
-    if (res == NULL)
-        return;
-    int rc = tg_buf_puts(&a->out, "{\"data\":[");
-    for (int i = 0; i < PQntuples(res); i++) {
-        rc |= tg_buf_puts(&a->out, i > 0 ? ",{" : "{");
-        rc |= team_fields(&a->out, res, i, &j->ps);
-        rc |= tg_buf_puts(&a->out, "}");
-    }
-    rc |= tg_buf_printf(&a->out, "],\"total\":%lld,\"limit\":%lld,\"offset\":%lld}",
-                        (long long)total, (long long)j->limit, (long long)j->offset);
-    PQclear(res);
-    if (tg_admin_commit(a, db) != 0)
-        return;
-    if (rc != 0) {
-        tg_admin_fail(a, 500, NULL, "internal", "Out of memory.");
-        return;
-    }
-    a->status = 200;
+    snprintf(sql, sizeof(sql), SQL_TEAMS_BASE TG_ADMIN_LIST_ORDER, SQL_TEAM_SEARCH_ON("$3"),
+             j->list.sort_sql, j->list.order);
+    tg_admin_list_run(db, a, &j->list, sql, SQL_TEAMS_COUNT, team_row);
 }
 
 void tg_admin_teams_list(struct tg_admin_req *a)
 {
-    static const struct {
-        const char *name, *sql, *order;
-    } sorts[] = {
+    static const struct tg_admin_sort sorts[] = {
         {"id", "id", "ASC"},
         {"name", "name", "ASC"},
         {"member_count", "members", "DESC"},
@@ -163,31 +122,10 @@ void tg_admin_teams_list(struct tg_admin_req *a)
     struct teams_job *j = tg_admin_job_new(a, sizeof(*j));
     if (j == NULL)
         return;
-    const char *sort, *order;
-    if (tg_admin_query_int(a, "limit", 1, TEAMS_MAX_LIMIT, TEAMS_DEFAULT_LIMIT, &j->limit) != 0 ||
-        tg_admin_query_int(a, "offset", 0, TEAMS_MAX_OFFSET, 0, &j->offset) != 0 ||
-        tg_admin_query_choice(a, "sort", "id name member_count used_tokens percent", "id", &sort) !=
-            0 ||
-        tg_admin_query_choice(a, "order", "asc desc", "", &order) != 0 ||
-        tg_admin_periods_now(a, &j->ps) != 0) {
+    if (tg_admin_list_parse(a, &j->list, TEAMS_MAX_LIMIT, TEAMS_DEFAULT_LIMIT, TEAMS_MAX_OFFSET,
+                            sorts, TG_ARRAY_LEN(sorts)) != 0) {
         tg_admin_finish(a);
         return;
-    }
-    const char *q = tg_admin_query_get(&a->query, "q");
-    if (q != NULL) {
-        if (!tg_admin_text_ok(q, strlen(q), 256)) {
-            tg_admin_fail(a, 400, "q", "invalid_value",
-                          "'q' must be 1-256 bytes of UTF-8 without control characters.");
-            tg_admin_finish(a);
-            return;
-        }
-        snprintf(j->q, sizeof(j->q), "%s", q);
-    }
-    for (size_t i = 0; i < TG_ARRAY_LEN(sorts); i++) {
-        if (strcmp(sorts[i].name, sort) == 0) {
-            j->sort_sql = sorts[i].sql;
-            j->order = order[0] ? (order[0] == 'a' ? "ASC" : "DESC") : sorts[i].order;
-        }
     }
     tg_admin_submit(a, teams_work);
 }

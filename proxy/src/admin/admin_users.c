@@ -145,11 +145,7 @@ int tg_admin_path_id(struct tg_admin_req *a, char *dst, size_t cap)
 /* clang-format on */
 
 struct users_job {
-    char q[TG_ADMIN_PARAM_MAX + 1];
-    const char *sort_sql;
-    const char *order;
-    int64_t limit, offset;
-    struct tg_admin_periods ps;
+    struct tg_admin_list list;
 };
 
 /* One user of a list or detail reply, from the columns of SQL_USERS_BASE. */
@@ -183,53 +179,66 @@ static int user_json(struct tg_buf *b, const PGresult *res, int i,
     return rc;
 }
 
-static void users_work(PGconn *db, struct tg_admin_req *a)
+void tg_admin_list_run(PGconn *db, struct tg_admin_req *a, const struct tg_admin_list *l,
+                       const char *page_sql, const char *count_sql, tg_admin_row_fn row_fn)
 {
-    struct users_job *j = a->job;
-    char lim[24], l[24], o[24];
+    char lim[24], lt[24], ot[24];
     const char *per;
     tg_admin_defaults_params(lim, &per);
-    snprintf(l, sizeof(l), "%lld", (long long)j->limit);
-    snprintf(o, sizeof(o), "%lld", (long long)j->offset);
+    snprintf(lt, sizeof(lt), "%lld", (long long)l->limit);
+    snprintf(ot, sizeof(ot), "%lld", (long long)l->offset);
     const char *p[11] = {lim,
                          per,
-                         j->q,
-                         j->ps.txt[0],
-                         j->ps.txt[1],
-                         j->ps.txt[2],
-                         j->ps.txt[3],
-                         j->ps.txt[4],
-                         j->ps.txt[5],
-                         l,
-                         o};
-    char sql[4096];
-    snprintf(sql, sizeof(sql), SQL_USERS_BASE "ORDER BY %s %s NULLS LAST, id LIMIT $10 OFFSET $11",
-             SQL_SEARCH, j->sort_sql, j->order);
+                         l->q,
+                         l->ps.txt[0],
+                         l->ps.txt[1],
+                         l->ps.txt[2],
+                         l->ps.txt[3],
+                         l->ps.txt[4],
+                         l->ps.txt[5],
+                         lt,
+                         ot};
     if (tg_admin_begin(a, db, "ISOLATION LEVEL REPEATABLE READ READ ONLY") != 0)
         return;
-    const char *cp[1] = {j->q};
-    PGresult *cnt = tg_admin_exec(a, db, SQL_USERS_COUNT, 1, cp);
+    const char *cp[1] = {l->q};
+    PGresult *cnt = tg_admin_exec(a, db, count_sql, 1, cp);
     if (cnt == NULL)
         return;
     int64_t total = num(cnt, 0, 0);
     PQclear(cnt);
-    PGresult *res = tg_admin_exec(a, db, sql, 11, p);
+    PGresult *res = tg_admin_exec(a, db, page_sql, 11, p);
     if (res == NULL)
         return;
     int rc = tg_buf_puts(&a->out, "{\"data\":[");
     for (int i = 0; i < PQntuples(res); i++) {
         if (i > 0)
             rc |= tg_buf_puts(&a->out, ",");
-        rc |= user_json(&a->out, res, i, &j->ps, true);
+        rc |= row_fn(&a->out, res, i, &l->ps);
     }
     rc |= tg_buf_printf(&a->out, "],\"total\":%lld,\"limit\":%lld,\"offset\":%lld}",
-                        (long long)total, (long long)j->limit, (long long)j->offset);
+                        (long long)total, (long long)l->limit, (long long)l->offset);
     PQclear(res);
     if (tg_admin_commit(a, db) != 0)
         return;
-    if (rc != 0)
+    if (rc != 0) {
         tg_admin_fail(a, 500, NULL, "internal", "Out of memory.");
+        return;
+    }
     a->status = 200;
+}
+
+static int user_row(struct tg_buf *b, const PGresult *res, int i, const struct tg_admin_periods *ps)
+{
+    return user_json(b, res, i, ps, true);
+}
+
+static void users_work(PGconn *db, struct tg_admin_req *a)
+{
+    struct users_job *j = a->job;
+    char sql[4096];
+    snprintf(sql, sizeof(sql), SQL_USERS_BASE TG_ADMIN_LIST_ORDER, SQL_SEARCH, j->list.sort_sql,
+             j->list.order);
+    tg_admin_list_run(db, a, &j->list, sql, SQL_USERS_COUNT, user_row);
 }
 
 int tg_admin_users_json(struct tg_admin_req *a, PGconn *db, const char *where, const char *arg,
@@ -258,11 +267,46 @@ int tg_admin_users_json(struct tg_admin_req *a, PGconn *db, const char *where, c
     return 0;
 }
 
+int tg_admin_list_parse(struct tg_admin_req *a, struct tg_admin_list *l, int64_t max_limit,
+                        int64_t def_limit, int64_t max_offset, const struct tg_admin_sort *sorts,
+                        size_t n)
+{
+    char names[256];
+    size_t used = 0;
+    names[0] = '\0';
+    for (size_t i = 0; i < n && used < sizeof(names); i++)
+        used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s", i ? " " : "",
+                                 sorts[i].name);
+    if (used >= sizeof(names)) /* the route's own table: cannot happen */
+        return tg_admin_fail(a, 500, NULL, "internal", "Sort table too long.");
+    const char *sort, *order;
+    if (tg_admin_query_int(a, "limit", 1, max_limit, def_limit, &l->limit) != 0 ||
+        tg_admin_query_int(a, "offset", 0, max_offset, 0, &l->offset) != 0 ||
+        tg_admin_query_choice(a, "sort", names, sorts[0].name, &sort) != 0 ||
+        tg_admin_query_choice(a, "order", "asc desc", "", &order) != 0 ||
+        tg_admin_periods_now(a, &l->ps) != 0)
+        return -1;
+    const char *q = tg_admin_query_get(&a->query, "q");
+    if (q != NULL) {
+        if (!tg_admin_text_ok(q, strlen(q), 256)) {
+            tg_admin_fail(a, 400, "q", "invalid_value",
+                          "'q' must be 1-256 bytes of UTF-8 without control characters.");
+            return -1;
+        }
+        snprintf(l->q, sizeof(l->q), "%s", q);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(sorts[i].name, sort) == 0) {
+            l->sort_sql = sorts[i].sql;
+            l->order = order[0] ? (order[0] == 'a' ? "ASC" : "DESC") : sorts[i].order;
+        }
+    }
+    return 0;
+}
+
 void tg_admin_users_list(struct tg_admin_req *a)
 {
-    static const struct {
-        const char *name, *sql, *order;
-    } sorts[] = {
+    static const struct tg_admin_sort sorts[] = {
         {"id", "id", "ASC"},
         {"email", "email", "ASC"},
         {"name", "name", "ASC"},
@@ -277,31 +321,10 @@ void tg_admin_users_list(struct tg_admin_req *a)
     struct users_job *j = tg_admin_job_new(a, sizeof(*j));
     if (j == NULL)
         return;
-    const char *sort, *order;
-    if (tg_admin_query_int(a, "limit", 1, USERS_MAX_LIMIT, USERS_DEFAULT_LIMIT, &j->limit) != 0 ||
-        tg_admin_query_int(a, "offset", 0, USERS_MAX_OFFSET, 0, &j->offset) != 0 ||
-        tg_admin_query_choice(a, "sort", "id email name created_at last_seen used_tokens percent",
-                              "id", &sort) != 0 ||
-        tg_admin_query_choice(a, "order", "asc desc", "", &order) != 0 ||
-        tg_admin_periods_now(a, &j->ps) != 0) {
+    if (tg_admin_list_parse(a, &j->list, USERS_MAX_LIMIT, USERS_DEFAULT_LIMIT, USERS_MAX_OFFSET,
+                            sorts, TG_ARRAY_LEN(sorts)) != 0) {
         tg_admin_finish(a);
         return;
-    }
-    const char *q = tg_admin_query_get(&a->query, "q");
-    if (q != NULL) {
-        if (!tg_admin_text_ok(q, strlen(q), 256)) {
-            tg_admin_fail(a, 400, "q", "invalid_value",
-                          "'q' must be 1-256 bytes of UTF-8 without control characters.");
-            tg_admin_finish(a);
-            return;
-        }
-        snprintf(j->q, sizeof(j->q), "%s", q);
-    }
-    for (size_t i = 0; i < TG_ARRAY_LEN(sorts); i++) {
-        if (strcmp(sorts[i].name, sort) == 0) {
-            j->sort_sql = sorts[i].sql;
-            j->order = order[0] ? (order[0] == 'a' ? "ASC" : "DESC") : sorts[i].order;
-        }
     }
     tg_admin_submit(a, users_work);
 }
