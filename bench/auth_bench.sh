@@ -35,7 +35,9 @@ ROUNDS=${ROUNDS:-3}
 LUA="$ROOT/bench/auth_wrk.lua"
 JWT_TOOL="$ROOT/tests/node/identity_jwt.mjs"
 
-die() { echo "auth_bench.sh: $*" >&2; exit 1; }
+BENCH_NAME=auth_bench.sh
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 command -v wrk >/dev/null || die "wrk is not installed"
 command -v node >/dev/null || die "node is not installed (it signs the JWTs)"
 if [ -z "${TOLLGATE_BIN:-}" ] || [ -z "${FAKE_UPSTREAM_BIN:-}" ]; then
@@ -57,14 +59,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_for() { # seconds what command...
-    local deadline=$(($(date +%s) + $1)) what=$2
-    shift 2
-    until "$@" >/dev/null 2>&1; do
-        [ "$(date +%s)" -lt "$deadline" ] || die "timed out waiting for $what"
-        sleep 0.05
-    done
-}
 
 TOLLGATE_BIN=$TOLLGATE_BIN "$ROOT/tests/integration/services.sh" start "$WORK/svc" >/dev/null
 # shellcheck disable=SC1091
@@ -75,7 +69,7 @@ DB_URL="postgresql://postgres@127.0.0.1:$TG_TEST_PGPORT/bench"
 
 "$FAKE_UPSTREAM_BIN" --listen 127.0.0.1:0 --port-file "$WORK/fake.port" >"$WORK/fake.log" 2>&1 &
 PIDS+=($!)
-wait_for 10 "the fake upstream" test -s "$WORK/fake.port"
+wait_until 10 "the fake upstream" test -s "$WORK/fake.port"
 FAKE_URL="http://127.0.0.1:$(cat "$WORK/fake.port")"
 
 # credentials
@@ -93,14 +87,6 @@ INSERT INTO users (id) VALUES ('bench-key');
 INSERT INTO api_keys (user_id, name, key_hash, prefix) VALUES ('bench-key', 'bench', '\\x$HASH', '${API_KEY:0:8}');
 SQL
 
-free_port() {
-    local p
-    for _ in $(seq 1 200); do
-        p=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
-    done
-    die "no free port"
-}
 start_tollgate() { # NAME VAR=VALUE...: sets STARTED_URL (not run in $(...): PIDS must be kept)
     local name=$1 port
     shift
@@ -115,7 +101,7 @@ start_tollgate() { # NAME VAR=VALUE...: sets STARTED_URL (not run in $(...): PID
         "$TOLLGATE_BIN" >"$WORK/$name.log" 2>&1 &
     PIDS+=($!)
     STARTED_URL="http://127.0.0.1:$port"
-    wait_for 20 "tollgate $name" all_ready "$STARTED_URL"
+    wait_until 20 "tollgate $name" all_ready "$STARTED_URL"
 }
 all_ready() { # URL: /readyz on several fresh connections (each worker's Redis is up)
     for _ in 1 2 3 4 5 6 7 8; do curl -fsS -o /dev/null "$1/readyz" || return 1; done

@@ -16,7 +16,9 @@ RATE_SECONDS=${RATE_SECONDS:-20}
 MODES=${MODES:-"durable fixture"}
 PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
 
-die() { echo "ledger_bench.sh: $*" >&2; exit 1; }
+BENCH_NAME=ledger_bench.sh
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 [ "$(id -u)" = 0 ] || die "must run as root (PostgreSQL is started with runuser -u postgres)"
 
 cmake -S "$ROOT" -B "$BUILD" >/dev/null
@@ -29,36 +31,10 @@ WORK=$(mktemp -d /tmp/ledger_bench.XXXXXX)
 chmod 755 "$WORK"
 PORT=""
 cleanup() {
-    if [ -d "$WORK/pg/data" ]; then
-        runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
-    fi
+    kill_pg
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-start_pg() { # extra postgres options
-    if [ ! -d "$WORK/pg/data" ]; then
-        mkdir -p "$WORK/pg"
-        chown postgres:postgres "$WORK/pg"
-        chmod 700 "$WORK/pg"
-        runuser -u postgres -- "$PGBIN/initdb" -D "$WORK/pg/data" -A trust -U postgres -E UTF8 \
-            --locale=C.UTF-8 >"$WORK/initdb.log" 2>&1 || die "initdb failed"
-        for _ in $(seq 1 100); do
-            PORT=$((20000 + RANDOM % 40000))
-            port_free "$PORT" && break
-        done
-    fi
-    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg/data" -l "$WORK/pg/server.log" -w -t 60 \
-        -o "-p $PORT -k $WORK/pg -c listen_addresses=127.0.0.1 -c max_connections=50 -c shared_buffers=128MB $*" \
-        start >/dev/null || die "PostgreSQL did not start"
-    until "$PGBIN/pg_isready" -h 127.0.0.1 -p "$PORT" >/dev/null 2>&1; do sleep 0.05; done
-}
-
-stop_pg() {
-    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg/data" -m fast -w stop >/dev/null
-}
 
 pq() { psql -h 127.0.0.1 -p "$PORT" -U postgres -qAtX -v ON_ERROR_STOP=1 "$@"; }
 
@@ -85,8 +61,8 @@ run() { # mode label, bench args...
 
 for mode in $MODES; do
     case $mode in
-    durable) start_pg "" ;;
-    fixture) start_pg "-c fsync=off -c synchronous_commit=off -c full_page_writes=off" ;;
+    durable) start_pg -c max_connections=50 -c shared_buffers=128MB "" ;;
+    fixture) start_pg -c max_connections=50 -c shared_buffers=128MB "-c fsync=off -c synchronous_commit=off -c full_page_writes=off" ;;
     *) die "unknown mode $mode" ;;
     esac
     prepare_db

@@ -39,7 +39,9 @@ SIDE_RATE=${SIDE_RATE:-0}
 PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
 KEY=svc-bench-0123456789abcdef0123456789
 
-die() { echo "ledger_serve_bench.sh: $*" >&2; exit 1; }
+BENCH_NAME=ledger_serve_bench.sh
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 [ "$(id -u)" = 0 ] || die "must run as root (PostgreSQL is started with runuser -u postgres)"
 command -v wrk >/dev/null || die "wrk is not installed"
 TOLLGATE_BIN=${TOLLGATE_BIN:-$BUILD/proxy/tollgate}
@@ -63,48 +65,13 @@ chmod 755 "$WORK"
 PORT="" PIDS=() TG_PID=""
 cleanup() {
     for pid in "${PIDS[@]}" $TG_PID; do kill -TERM "$pid" 2>/dev/null || true; done
-    if [ -d "$WORK/pg/data" ]; then
-        runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
-    fi
+    kill_pg
     wait 2>/dev/null || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-    local p
-    for _ in $(seq 1 200); do
-        p=$((20000 + RANDOM % 40000))
-        port_free "$p" && { echo "$p"; return 0; }
-    done
-    die "no free port"
-}
-wait_for() { # seconds what command...
-    local deadline=$(($(date +%s) + $1)) what=$2
-    shift 2
-    until "$@" >/dev/null 2>&1; do
-        [ "$(date +%s)" -lt "$deadline" ] || die "timed out waiting for $what"
-        sleep 0.05
-    done
-}
 pq() { psql -h 127.0.0.1 -p "$PORT" -U postgres -qAtX -v ON_ERROR_STOP=1 -d "${DB:-ledger_bench}" "$@"; }
-
-start_pg() { # extra postgres options
-    if [ ! -d "$WORK/pg/data" ]; then
-        mkdir -p "$WORK/pg"
-        chown postgres:postgres "$WORK/pg"
-        chmod 700 "$WORK/pg"
-        runuser -u postgres -- "$PGBIN/initdb" -D "$WORK/pg/data" -A trust -U postgres -E UTF8 \
-            --locale=C.UTF-8 >"$WORK/initdb.log" 2>&1 || die "initdb failed"
-        PORT=$(free_port)
-    fi
-    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg/data" -l "$WORK/pg/server.log" -w -t 60 \
-        -o "-p $PORT -k $WORK/pg -c listen_addresses=127.0.0.1 -c max_connections=100 -c shared_buffers=128MB -c track_commit_timestamp=on $*" \
-        start >/dev/null || die "PostgreSQL did not start"
-    wait_for 30 "PostgreSQL" "$PGBIN/pg_isready" -q -U postgres -d postgres -h 127.0.0.1 -p "$PORT"
-}
-stop_pg() { runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg/data" -m fast -w stop >/dev/null; }
 
 prepare_db() { # database name
     psql -h 127.0.0.1 -p "$PORT" -U postgres -qAtX -d postgres \
@@ -121,11 +88,11 @@ redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --d
     --dir "$WORK" --logfile "$WORK/redis.log" </dev/null >/dev/null 2>&1 &
 REDIS_PID=$!
 PIDS+=("$REDIS_PID")
-wait_for 10 "redis" redis-cli -p "$REDIS_PORT" ping
+wait_until 10 "redis" redis-cli -p "$REDIS_PORT" ping
 "$FAKE_UPSTREAM_BIN" --listen 127.0.0.1:0 --port-file "$WORK/fake.port" >"$WORK/fake.log" 2>&1 &
 FAKE_PID=$!
 PIDS+=("$FAKE_PID")
-wait_for 10 "the fake upstream" test -s "$WORK/fake.port"
+wait_until 10 "the fake upstream" test -s "$WORK/fake.port"
 FAKE_URL="http://127.0.0.1:$(cat "$WORK/fake.port")"
 
 cat >"$WORK/post.lua" <<EOF
@@ -176,10 +143,10 @@ run_config() { # mode batch flush
         LEDGER_FLUSH_MS="$flush" LOG_LEVEL="$LOG_LEVEL" QUOTA_DEFAULT_TOKENS="$QUOTA_TOKENS" \
         "$TOLLGATE_BIN" >"$WORK/tollgate.log" 2>&1 &
     TG_PID=$!
-    wait_for 20 "tollgate ($(tail -n 3 "$WORK/tollgate.log" 2>/dev/null))" curl -fsS -o /dev/null "$TG_URL/healthz"
+    wait_until 20 "tollgate ($(tail -n 3 "$WORK/tollgate.log" 2>/dev/null))" curl -fsS -o /dev/null "$TG_URL/healthz"
     # warm-up: user records, quota periods, upstream connections
     wrk -t"$THREADS" -c"$CONNS" -d2s -s "$WORK/post.lua" "$TG_URL" >/dev/null
-    wait_for 60 "the warm-up rows" sh -c "[ \"\$(curl -fsS $TG_URL/metrics | awk '\$1 == \"tollgate_ledger_queue_rows\" {print \$2}')\" = 0 ]"
+    wait_until 60 "the warm-up rows" sh -c "[ \"\$(curl -fsS $TG_URL/metrics | awk '\$1 == \"tollgate_ledger_queue_rows\" {print \$2}')\" = 0 ]"
     local warm_rows
     warm_rows=$(pq -c "SELECT count(*) FROM ledger")
     pq -c "TRUNCATE ledger" >/dev/null
@@ -221,7 +188,7 @@ run_config() { # mode batch flush
             printf "%s/%s/%s", v["rows_per_s"], v["latency_ms_p50"], v["latency_ms_p99"]}' "$WORK/side.out")
         side="$side/$(awk '{printf "%d", ($2 + $3) * 100 / $1}' "$WORK/side.time")"
     fi
-    wait_for 120 "the ledger to drain" sh -c "[ \"\$(curl -fsS $TG_URL/metrics | awk '\$1 == \"tollgate_ledger_queue_rows\" {print \$2}')\" = 0 ]"
+    wait_until 120 "the ledger to drain" sh -c "[ \"\$(curl -fsS $TG_URL/metrics | awk '\$1 == \"tollgate_ledger_queue_rows\" {print \$2}')\" = 0 ]"
     local secs reqs non2xx rps rows_per_s rows lat
     secs=$(echo "scale=3; ($t1 - $t0) / 1000000000" | bc)
     reqs=$(awk '/requests in/ {print $1}' "$WORK/wrk.out")
@@ -259,8 +226,8 @@ run_config() { # mode batch flush
 
 for mode in $MODES; do
     case $mode in
-    durable) start_pg "" ;;
-    fixture) start_pg "-c fsync=off -c synchronous_commit=off -c full_page_writes=off" ;;
+    durable) start_pg -c max_connections=100 -c shared_buffers=128MB -c track_commit_timestamp=on "" ;;
+    fixture) start_pg -c max_connections=100 -c shared_buffers=128MB -c track_commit_timestamp=on "-c fsync=off -c synchronous_commit=off -c full_page_writes=off" ;;
     *) die "unknown mode $mode" ;;
     esac
     prepare_db ledger_bench

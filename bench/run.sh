@@ -75,7 +75,9 @@ esac
 : "${BENCH_REDIS_TIMEOUT_MS:=2000}"
 PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
 
-die() { echo "run.sh: $*" >&2; exit 1; }
+BENCH_NAME=run.sh
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 [ "$(id -u)" = 0 ] || die "must run as root (PostgreSQL is started with runuser -u postgres)"
@@ -98,6 +100,7 @@ for b in "$TOLLGATE_BIN" "$FAKE_UPSTREAM_BIN" "$LOADGEN_BIN" "$STREAMS_BIN"; do
 done
 
 W=$(mktemp -d /tmp/tg-bench.XXXXXX)
+BENCH_PORTS_FILE=$W/ports
 chmod 755 "$W"
 touch "$W/pids" "$W/tollgates"
 mkdir -p "$RESULTS_DIR"
@@ -158,53 +161,13 @@ WATCHDOG=$!
 
 track() { echo "$1" >>"$W/pids"; }
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-    local p
-    for _ in $(seq 1 200); do
-        p=$((20000 + RANDOM % 12000))
-        if port_free "$p" && ! grep -qx "$p" "$W/ports" 2>/dev/null; then
-            echo "$p" >>"$W/ports"
-            echo "$p"
-            return 0
-        fi
-    done
-    die "no free port"
-}
-
-wait_until() { # seconds description command...
-    local deadline=$(($(date +%s) + $1)) what=$2
-    shift 2
-    until "$@" >/dev/null 2>&1; do
-        [ "$(date +%s)" -lt "$deadline" ] || die "timed out waiting for $what"
-        sleep 0.05
-    done
-}
-
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-
 load_avg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # ---- services -------------------------------------------------------------------------------
 
-start_pg() {
-    mkdir -p "$W/pg"
-    chown postgres:postgres "$W/pg"
-    chmod 700 "$W/pg"
-    runuser -u postgres -- "$PGBIN/initdb" -D "$W/pg/data" -A trust -U postgres -E UTF8 \
-        --locale=C.UTF-8 >"$W/initdb.log" 2>&1 || die "initdb failed"
-    local attempt
-    for attempt in 1 2 3 4 5; do
-        PGPORT=$(free_port)
-        # PostgreSQL's defaults (fsync, synchronous_commit, full_page_writes all on); only
-        # where it listens is set.
-        if runuser -u postgres -- "$PGBIN/pg_ctl" -D "$W/pg/data" -l "$W/pg/server.log" -w -t 60 \
-            -o "-p $PGPORT -k $W/pg -c listen_addresses=127.0.0.1" start >/dev/null 2>&1; then
-            wait_until 30 "PostgreSQL" "$PGBIN/pg_isready" -h 127.0.0.1 -p "$PGPORT"
-            return 0
-        fi
-        [ "$attempt" -lt 5 ] || { cat "$W/pg/server.log" >&2; die "PostgreSQL did not start"; }
-    done
+start_bench_pg() { # PostgreSQL's defaults (fsync, synchronous_commit, full_page_writes on)
+    WORK=$W start_pg
+    PGPORT=$PORT
 }
 
 start_redis() {
@@ -425,7 +388,7 @@ wrk_run() {
 
 say "mode $MODE; work dir $W; report $REPORT"
 LOAD_START=$(load_avg)
-start_pg
+start_bench_pg
 psql -h 127.0.0.1 -p "$PGPORT" -U postgres -qAt -c "CREATE DATABASE tollgate" >/dev/null
 DB_URL="postgresql://postgres@127.0.0.1:$PGPORT/tollgate"
 DATABASE_URL=$DB_URL "$TOLLGATE_BIN" migrate >"$W/migrate.log" 2>&1 || die "migrations failed"
