@@ -14,7 +14,7 @@ enum lex {
     L_AFTER,        /* after a value: ',' or the container's end */
     L_STR,          /* inside a string */
     L_ESC,          /* after a backslash in a string */
-    L_HEX,          /* inside \uXXXX */
+    L_HEX,          /* inside a \u escape (four hex digits) */
     L_SCALAR,       /* inside a number or literal */
 };
 

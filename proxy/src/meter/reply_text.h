@@ -42,7 +42,7 @@ struct tg_reply_text {
     uint8_t key_len;   /* bytes of the member name in key[] (raw) */
     bool key_long;     /* the member name did not fit (or had escapes): matches nothing */
     char key[24];      /* raw member name */
-    uint8_t hex_n;     /* \uXXXX digits read */
+    uint8_t hex_n;     /* hex digits of a \u escape read so far */
     uint32_t hex;      /* their value */
     uint32_t high;     /* a pending high surrogate (0 = none) */
 };
