@@ -165,6 +165,40 @@ export function table(columns, rows, { caption, empty = 'Nothing here yet.', id 
 }
 
 /* label + control in one block; returns the <div>. */
+// A search box that searches as one types (250 ms after the last key) and on Enter:
+// onSearch(q) with the trimmed text. Returns the form and stop() for the page's teardown.
+export function searchForm({ id, label, placeholder, value, onSearch }) {
+  let timer = null;
+  const input = h('input', {
+    type: 'search',
+    id,
+    name: 'q',
+    value,
+    placeholder,
+    autocomplete: 'off',
+    oninput: () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => onSearch(input.value.trim()), 250);
+    },
+  });
+  const form = h(
+    'form',
+    {
+      class: 'toolbar',
+      role: 'search',
+      onsubmit: (ev) => {
+        ev.preventDefault();
+        clearTimeout(timer);
+        onSearch(input.value.trim());
+      },
+    },
+    h('label', { for: id }, label),
+    input,
+    h('button', { type: 'submit' }, 'Search'),
+  );
+  return { form, stop: () => clearTimeout(timer) };
+}
+
 export function field(label, control, hint) {
   const id = control.id || `f-${Math.random().toString(36).slice(2, 9)}`;
   control.id = id;

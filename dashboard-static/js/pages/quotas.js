@@ -14,6 +14,7 @@ import {
   fmtUsd,
   h,
   quotaBar,
+  searchForm,
   stateBadge,
   table,
   timeEl,
@@ -72,7 +73,6 @@ export async function render(view, ctx) {
   const teams = h('datalist', { id: 'teams-seen' });
   let listSeq = 0;
   let detailSeq = 0;
-  let timer = null;
 
   async function loadDefault() {
     const d = await api('GET', '/admin/api/quota/default');
@@ -288,19 +288,14 @@ export async function render(view, ctx) {
     tLimit.focus();
   }
 
-  const search = h('input', {
-    type: 'search',
+  const search = searchForm({
     id: 'teams-q',
-    name: 'q',
-    value: st.q,
+    label: 'Search teams',
     placeholder: 'id or name',
-    autocomplete: 'off',
-    oninput: () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        st.q = search.value.trim();
-        loadTeams();
-      }, 250);
+    value: st.q,
+    onSearch: (q) => {
+      st.q = q;
+      loadTeams();
     },
   });
 
@@ -351,22 +346,7 @@ export async function render(view, ctx) {
         'A team quota applies besides each member’s own: both must have room. A member’s page shows the team’s figures. ',
         'A team without a quota is counted over the default quota’s period.',
       ),
-      h(
-        'form',
-        {
-          class: 'toolbar',
-          role: 'search',
-          onsubmit: (ev) => {
-            ev.preventDefault();
-            clearTimeout(timer);
-            st.q = search.value.trim();
-            loadTeams();
-          },
-        },
-        h('label', { for: 'teams-q' }, 'Search teams'),
-        search,
-        h('button', { type: 'submit' }, 'Search'),
-      ),
+      search.form,
       summary,
       results,
       h(
@@ -392,5 +372,5 @@ export async function render(view, ctx) {
     ),
     detail,
   );
-  return () => clearTimeout(timer);
+  return search.stop;
 }

@@ -2,7 +2,7 @@
 // each user's usage this period against their limit.
 
 import { api } from '../api.js';
-import { describeError, fmtInt, fmtLimit, h, quotaBar, stateBadge, timeEl, userState } from '../ui.js';
+import { describeError, fmtInt, fmtLimit, h, quotaBar, searchForm, stateBadge, timeEl, userState } from '../ui.js';
 
 const PAGE_SIZE = 50;
 const COLUMNS = [
@@ -26,7 +26,6 @@ export async function render(view, ctx) {
   const results = h('div', { id: 'users-results' });
   const summary = h('p', { id: 'users-summary', class: 'muted', role: 'status', 'aria-live': 'polite' });
   let seq = 0;
-  let timer = null;
 
   async function load() {
     const mine = ++seq;
@@ -136,44 +135,23 @@ export async function render(view, ctx) {
     return h('nav', { class: 'pager', 'aria-label': 'Pages' }, prev, h('span', {}, `Page ${fmtInt(current)} of ${fmtInt(pages)}`), next);
   }
 
-  const search = h('input', {
-    type: 'search',
+  const search = searchForm({
     id: 'users-q',
-    name: 'q',
-    value: st.q,
+    label: 'Search users',
     placeholder: 'id, e-mail or name',
-    autocomplete: 'off',
-    oninput: () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        st.q = search.value.trim();
-        st.offset = 0;
-        load();
-      }, 250);
+    value: st.q,
+    onSearch: (q) => {
+      st.q = q;
+      st.offset = 0;
+      load();
     },
   });
   view.append(
     h('h1', {}, 'Users'),
-    h(
-      'form',
-      {
-        class: 'toolbar',
-        role: 'search',
-        onsubmit: (ev) => {
-          ev.preventDefault();
-          clearTimeout(timer);
-          st.q = search.value.trim();
-          st.offset = 0;
-          load();
-        },
-      },
-      h('label', { for: 'users-q' }, 'Search users'),
-      search,
-      h('button', { type: 'submit' }, 'Search'),
-    ),
+    search.form,
     summary,
     results,
   );
   await load();
-  return () => clearTimeout(timer);
+  return search.stop;
 }
